@@ -1,0 +1,40 @@
+# OnTop: `make run` starts the whole product, `make test` runs every check CI runs.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint check-boundaries check-migrations pytest format clean
+
+# Installs both tiers and the dev tools; re-runs only when a requirements file changes.
+$(STAMP): requirements.txt requirements-gpu.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-gpu.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m ontop.devstack run
+
+test: $(STAMP) lint check-boundaries check-migrations pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+check-boundaries: $(STAMP)
+	$(BIN)/lint-imports
+
+# Needs no database: Django only compares models with the committed migrations.
+check-migrations: $(STAMP)
+	DEBUG=true $(BIN)/python -W ignore manage.py makemigrations --check --dry-run
+
+pytest: $(STAMP)
+	$(BIN)/python -m ontop.devstack test -- $(PYTEST_ARGS)
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var/staticfiles .pytest_cache .ruff_cache

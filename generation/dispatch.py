@@ -1,0 +1,55 @@
+"""The only module that talks to RQ. Payloads follow gpu_worker.contract; nothing else is shared."""
+
+from __future__ import annotations
+
+import django_rq
+from django.conf import settings
+from rq.job import Dependency, Job
+from rq.serializers import JSONSerializer
+
+from gpu_worker.contract import GPU_JOB_FUNCTION, GPU_QUEUE, PROGRESS_META_KEY, JobSpec, Progress
+
+FINALIZE_FUNCTION = "generation.tasks.finalize_gpu_job"
+GPU_RESULT_TTL = 7 * 24 * 3600
+
+
+def gpu_job_enqueue(*, spec: JobSpec) -> None:
+    """Queue the GPU work and, behind it, the Django-side finalize.
+
+    The finalize job depends on the GPU job with allow_failure, so RQ runs it whether the
+    GPU job returned, raised, or was abandoned by a killed worker: the database always hears.
+    """
+    gpu_queue = django_rq.get_queue(GPU_QUEUE)
+    gpu_job = gpu_queue.enqueue(
+        GPU_JOB_FUNCTION,
+        spec.to_dict(),
+        job_id=f"gpu-{spec.job_id}",
+        job_timeout=settings.GPU_JOB_TIMEOUT_SECONDS,
+        result_ttl=GPU_RESULT_TTL,
+        failure_ttl=GPU_RESULT_TTL,
+        description=f"{spec.kind} {spec.job_id}",
+    )
+    django_rq.get_queue("default").enqueue(
+        FINALIZE_FUNCTION,
+        spec.job_id,
+        job_id=f"finalize-{spec.job_id}",
+        depends_on=Dependency(jobs=[gpu_job], allow_failure=True),
+        job_timeout=120,
+        description=f"finalize {spec.job_id}",
+    )
+
+
+def gpu_job_fetch(rq_job_id: str) -> Job | None:
+    from rq.exceptions import NoSuchJobError
+
+    try:
+        return Job.fetch(rq_job_id, connection=django_rq.get_connection(GPU_QUEUE), serializer=JSONSerializer)
+    except NoSuchJobError:
+        return None
+
+
+def gpu_job_progress(rq_job: Job) -> Progress | None:
+    raw = rq_job.get_meta(refresh=True).get(PROGRESS_META_KEY)
+    if raw is None:
+        return None
+    return Progress.from_dict(raw)

@@ -1,0 +1,96 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Style(models.Model):
+    """An art style people pick for their makeover. Curated by admins (LoRA upload comes later)."""
+
+    slug = models.SlugField(unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=80)
+    name_ko = models.CharField(_("name (Korean)"), max_length=80)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    description_ko = models.TextField(_("description (Korean)"), blank=True)
+    prompt_addition = models.CharField(_("prompt addition"), max_length=500, blank=True)
+    negative_prompt_addition = models.CharField(_("negative prompt addition"), max_length=500, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    ordering = models.PositiveIntegerField(_("ordering"), default=0)
+
+    class Meta:
+        ordering = ["ordering", "slug"]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+
+def _upload_key(instance: "Upload", filename: str) -> str:
+    # Random names: nothing about the person or their original filename ends up in storage keys.
+    return f"uploads/{instance.owner_id}/{uuid.uuid4().hex}.jpg"
+
+
+class Upload(models.Model):
+    """A person's desk photo, already normalised (EXIF orientation applied, metadata stripped)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
+    image = models.ImageField(upload_to=_upload_key)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"upload {self.id}"
+
+
+class GenerationJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class Kind(models.TextChoices):
+        PREVIEW = "preview", _("Preview")
+        DESK_MAKEOVER = "desk_makeover", _("Desk makeover")
+
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generation_jobs")
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="jobs")
+    style = models.ForeignKey(Style, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # The exact contract payloads sent and received: editing a style never changes a past job.
+    spec = models.JSONField(default=dict)
+    result = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+    @property
+    def gpu_rq_job_id(self) -> str:
+        return f"gpu-{self.id}"
+
+    @property
+    def output_prefix(self) -> str:
+        return f"results/{self.owner_id}/{self.id}/"

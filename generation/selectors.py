@@ -1,0 +1,79 @@
+"""Reads. Everything is scoped to an owner: nobody can read what is not theirs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from redis.exceptions import RedisError
+
+from generation import dispatch
+from generation.models import GenerationJob, Style
+
+
+def styles_active() -> QuerySet[Style]:
+    return Style.objects.filter(is_active=True)
+
+
+def jobs_of(*, owner) -> QuerySet[GenerationJob]:
+    return GenerationJob.objects.filter(owner=owner).select_related("upload", "style")
+
+
+def job_get(*, owner, job_id) -> GenerationJob:
+    return get_object_or_404(jobs_of(owner=owner), pk=job_id)
+
+
+@dataclass(frozen=True)
+class JobState:
+    status: str
+    stage: str
+    percent: float
+    step: int
+    total_steps: int
+    queue_position: int | None
+    error_code: str
+    error_message: str
+
+
+def job_state(*, job: GenerationJob) -> JobState:
+    """Database status, enriched with live progress from Redis while the job is open."""
+    stage, percent, step, total, position = "", 0.0, 0, 0, None
+    status = job.status
+    if job.is_finished:
+        percent = 100.0 if job.status == GenerationJob.Status.SUCCEEDED else 0.0
+        stage = "done" if job.status == GenerationJob.Status.SUCCEEDED else job.status
+    else:
+        try:
+            rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
+            if rq_job is not None:
+                progress = dispatch.gpu_job_progress(rq_job)
+                if progress is not None:
+                    status = GenerationJob.Status.RUNNING
+                    stage, percent, step, total = progress.stage, progress.percent, progress.step, progress.total_steps
+                elif rq_job.get_status() == "queued":
+                    position = rq_job.get_position()
+                    stage = "queued"
+                elif rq_job.get_status() in ("finished", "failed"):
+                    stage, percent = "finishing", 100.0
+        except RedisError:
+            stage = "unknown"
+    return JobState(
+        status=status,
+        stage=stage,
+        percent=round(percent, 1),
+        step=step,
+        total_steps=total,
+        queue_position=position,
+        error_code=job.error_code,
+        error_message=job.error_message,
+    )
+
+
+def job_output_key(*, job: GenerationJob, role: str) -> str | None:
+    if job.status != GenerationJob.Status.SUCCEEDED or not job.result:
+        return None
+    for output in job.result.get("outputs", []):
+        if output.get("role") == role:
+            return output.get("key")
+    return None

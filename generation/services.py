@@ -1,0 +1,150 @@
+"""Writes. Every state change of a job happens here, once, and is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from generation import dispatch
+from generation.images import normalise_photo
+from generation.models import GenerationJob, Style, Upload
+from gpu_worker.contract import JobKind, JobResult, JobSpec, JobStatus
+
+logger = logging.getLogger(__name__)
+
+
+def upload_create(*, owner, raw: bytes) -> Upload:
+    """Store a normalised copy of the photo. Raises ImageRejected with a person-readable message."""
+    photo = normalise_photo(raw, max_bytes=settings.UPLOAD_MAX_BYTES)
+    upload = Upload(owner=owner, width=photo.width, height=photo.height)
+    upload.image.save(f"{uuid.uuid4().hex}.jpg", ContentFile(photo.data), save=False)
+    try:
+        with transaction.atomic():
+            upload.save()
+    except Exception:
+        # No orphaned files: the row did not make it, so neither does the file.
+        upload.image.storage.delete(upload.image.name)
+        raise
+    return upload
+
+
+def job_create(
+    *, owner, upload: Upload, kind: str = GenerationJob.Kind.PREVIEW, style: Style | None = None
+) -> GenerationJob:
+    """Create the job row and enqueue it after the transaction commits (never a job for a rolled-back row)."""
+    with transaction.atomic():
+        job = GenerationJob(owner=owner, upload=upload, kind=kind, style=style)
+        spec = JobSpec(
+            job_id=str(job.id),
+            kind=JobKind(kind),
+            input_key=upload.image.name,
+            output_prefix=job.output_prefix,
+            params=_job_params(style),
+        )
+        job.spec = spec.to_dict()
+        job.save()
+        transaction.on_commit(lambda: job_dispatch(job_id=job.id))
+    return job
+
+
+def _job_params(style: Style | None) -> dict:
+    if style is None:
+        return {}
+    # A snapshot of what the style said at submission time.
+    return {
+        "style": {
+            "slug": style.slug,
+            "prompt_addition": style.prompt_addition,
+            "negative_prompt_addition": style.negative_prompt_addition,
+        }
+    }
+
+
+def job_dispatch(*, job_id: uuid.UUID) -> None:
+    job = GenerationJob.objects.get(pk=job_id)
+    try:
+        dispatch.gpu_job_enqueue(spec=JobSpec.from_dict(job.spec))
+    except RedisError:
+        logger.exception("could not enqueue job %s", job_id)
+        job_fail(job_id=job_id, code="service_busy", message="Our servers are busy. Please try again in a minute.")
+
+
+def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
+    """Record the GPU tier's result. Returns False when the job was already final (nothing changes)."""
+    if result.status is JobStatus.SUCCEEDED:
+        updated = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).update(
+            status=GenerationJob.Status.SUCCEEDED,
+            result=result.to_dict(),
+            error_code="",
+            error_message="",
+            finished_at=timezone.now(),
+        )
+        return bool(updated)
+    assert result.error is not None
+    return job_fail(job_id=job_id, code=result.error.code.value, message=result.error.message, result=result)
+
+
+def job_fail(*, job_id: uuid.UUID, code: str, message: str, result: JobResult | None = None) -> bool:
+    updated = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).update(
+        status=GenerationJob.Status.FAILED,
+        result=result.to_dict() if result else None,
+        error_code=code,
+        error_message=message,
+        finished_at=timezone.now(),
+    )
+    return bool(updated)
+
+
+_OPEN_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+
+
+DEMO_STYLES = [
+    (
+        "cozy-wood",
+        "Cozy wood",
+        "따뜻한 원목",
+        "Warm wood, soft light, plants.",
+        "원목과 부드러운 조명, 식물.",
+        "warm wooden desk accessories, soft lamp light",
+    ),
+    (
+        "minimal-white",
+        "Minimal white",
+        "미니멀 화이트",
+        "Clean white surfaces, few things.",
+        "깔끔한 흰색, 최소한의 물건.",
+        "minimalist white desk setup, clean",
+    ),
+    (
+        "gamer-neon",
+        "Gamer neon",
+        "게이머 네온",
+        "RGB glow and dark tones.",
+        "RGB 조명과 어두운 톤.",
+        "neon RGB gaming desk setup, dark room",
+    ),
+]
+
+
+@transaction.atomic
+def styles_load_demo() -> int:
+    """Idempotent: styles are matched by slug."""
+    for order, (slug, name_en, name_ko, desc_en, desc_ko, prompt) in enumerate(DEMO_STYLES):
+        Style.objects.update_or_create(
+            slug=slug,
+            defaults={
+                "name_en": name_en,
+                "name_ko": name_ko,
+                "description_en": desc_en,
+                "description_ko": desc_ko,
+                "prompt_addition": prompt,
+                "ordering": order,
+            },
+        )
+    return len(DEMO_STYLES)

@@ -1,0 +1,58 @@
+"""Launch a GPU worker: `python -m gpu_worker [--burst]`.
+
+One process per GPU (pin it with CUDA_VISIBLE_DEVICES); any number of machines may point at
+the same Redis. Models load once at start and stay loaded. Jobs run in this process
+(RQ's SimpleWorker, no fork per job): CUDA does not survive fork, and a loaded model is the
+whole point of a warm worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from gpu_worker.config import WorkerConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gpu_worker")
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty (tests, batch runs)")
+    parser.add_argument("--no-warm-up", action="store_true", help="load models on first use instead of at start")
+    parser.add_argument("--name", default=None, help="worker name (default: RQ's)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s gpu_worker %(name)s: %(message)s")
+
+    try:
+        from gpu_worker.runtime import runtime
+
+        state = runtime()
+    except WorkerConfigError as exc:
+        print(f"gpu_worker configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    from gpu_worker.registry import ModelSourceError
+
+    if not args.no_warm_up:
+        try:
+            state.models.warm_up()
+        except ModelSourceError as exc:
+            print(f"gpu_worker model error: {exc}", file=sys.stderr)
+            return 2
+    config = state.config
+    connection = Redis.from_url(config.redis_url)
+    queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in config.queues]
+    worker = SimpleWorker(queues, connection=connection, serializer=JSONSerializer, name=args.name)
+    logging.getLogger("gpu_worker").info(
+        "serving %s on %s with the %s preset", ",".join(config.queues), state.models.device, config.model_preset
+    )
+    worker.work(burst=args.burst, max_jobs=config.max_jobs or None, with_scheduler=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

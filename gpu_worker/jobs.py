@@ -1,0 +1,59 @@
+"""The entry point RQ calls (`gpu_worker.jobs.run_job`) with a JSON JobSpec; returns a JSON JobResult.
+
+Expected failures (bad image, missing input, OOM, unsupported job) come back as a failed
+JobResult with a typed code. Anything unexpected is raised so RQ records the traceback;
+the Django-side finalize then reports it as `internal`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gpu_worker.context import JobContext
+from gpu_worker.contract import ContractError, ErrorCode, JobKind, JobResult, JobSpec
+from gpu_worker.images import BadImage
+from gpu_worker.progress import ProgressReporter
+from gpu_worker.runtime import runtime
+from gpu_worker.storage import StorageKeyError, StorageMissing
+from gpu_worker.workflows import preview
+
+logger = logging.getLogger(__name__)
+
+WORKFLOWS = {JobKind.PREVIEW: preview.run}
+
+
+def run_job(spec_data: dict[str, Any]) -> dict[str, Any]:
+    from rq import get_current_job
+
+    job_id = str(spec_data.get("job_id", "")) if isinstance(spec_data, dict) else ""
+    try:
+        spec = JobSpec.from_dict(spec_data)
+    except ContractError as exc:
+        return JobResult.failure(job_id or "unknown", ErrorCode.UNSUPPORTED_JOB, f"bad job spec: {exc}").to_dict()
+    return execute(spec, ProgressReporter(get_current_job())).to_dict()
+
+
+def execute(spec: JobSpec, progress: ProgressReporter) -> JobResult:
+    workflow = WORKFLOWS.get(spec.kind)
+    if workflow is None:
+        return JobResult.failure(spec.job_id, ErrorCode.UNSUPPORTED_JOB, f"this worker cannot run {spec.kind} jobs")
+    state = runtime()
+    ctx = JobContext(spec=spec, storage=state.storage, progress=progress, models=state.models)
+    try:
+        return workflow(ctx)
+    except (StorageMissing, StorageKeyError) as exc:
+        return JobResult.failure(spec.job_id, ErrorCode.INPUT_MISSING, f"input not found: {exc}")
+    except BadImage as exc:
+        return JobResult.failure(spec.job_id, ErrorCode.BAD_IMAGE, str(exc))
+    except Exception as exc:
+        if _is_out_of_memory(exc):
+            state.release_memory()
+            return JobResult.failure(spec.job_id, ErrorCode.OUT_OF_MEMORY, "The GPU ran out of memory for this photo.")
+        raise
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

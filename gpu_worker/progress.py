@@ -1,0 +1,36 @@
+"""Publish live progress into the running RQ job's meta (read by the web tier through Redis)."""
+
+from __future__ import annotations
+
+import time
+
+from gpu_worker.contract import PROGRESS_META_KEY, Progress
+
+
+class ProgressReporter:
+    """Writes at most every `min_interval` seconds, but always on a new stage or at 100 %."""
+
+    def __init__(self, rq_job=None, *, min_interval: float = 0.25) -> None:
+        self.rq_job = rq_job
+        self.min_interval = min_interval
+        self.history: list[Progress] = []
+        self._last_write = 0.0
+        self._last_stage = ""
+
+    def report(self, stage: str, percent: float, *, step: int = 0, total_steps: int = 0, message: str = "") -> None:
+        progress = Progress(
+            stage=stage,
+            percent=round(min(100.0, max(0.0, percent)), 1),
+            step=step,
+            total_steps=total_steps,
+            message=message,
+        )
+        self.history.append(progress)
+        now = time.monotonic()
+        urgent = stage != self._last_stage or progress.percent >= 100.0
+        if self.rq_job is None or (not urgent and now - self._last_write < self.min_interval):
+            return
+        self.rq_job.meta[PROGRESS_META_KEY] = progress.to_dict()
+        self.rq_job.save_meta()
+        self._last_write = now
+        self._last_stage = stage

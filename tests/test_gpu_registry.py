@@ -1,0 +1,101 @@
+"""The tiny preset builds real model classes, saves them, and loads them back through the registry."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gpu_worker.config import WorkerConfig, WorkerConfigError
+from gpu_worker.registry import ModelRegistry, ModelSourceError, resolve_local_source
+
+
+@pytest.fixture(scope="module")
+def registry() -> ModelRegistry:
+    return ModelRegistry(WorkerConfig.from_env())
+
+
+def test_hub_access_is_off_in_the_gpu_tier(registry):
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert registry.config.model_preset == "tiny"
+
+
+def test_models_load_once_per_process(registry):
+    first = registry.get("upscaler")
+    assert registry.get("upscaler") is first
+    assert registry.identifiers()["upscaler"].startswith("tiny:")
+
+
+def test_tiny_inpaint_pipeline_is_sdxl_and_paints_the_requested_size(registry):
+    from diffusers import StableDiffusionXLInpaintPipeline
+
+    pipe = registry.get("inpaint")
+    assert isinstance(pipe, StableDiffusionXLInpaintPipeline)
+    assert pipe.unet.config.in_channels == 9
+    image = Image.new("RGB", (64, 48), (120, 90, 60))
+    mask = Image.new("L", (64, 48), 255)
+    out = pipe(
+        prompt="a plant on a desk",
+        image=image,
+        mask_image=mask,
+        width=64,
+        height=48,
+        num_inference_steps=2,
+        strength=1.0,
+        generator=torch.Generator().manual_seed(0),
+        output_type="pil",
+    ).images[0]
+    assert out.size == (64, 48)
+    assert np.asarray(out).std() > 0
+
+
+def test_tiny_detector_is_grounding_dino_and_returns_boxes(registry):
+    from transformers import GroundingDinoForObjectDetection
+
+    detector = registry.get("detector")
+    assert isinstance(detector.model, GroundingDinoForObjectDetection)
+    image = Image.new("RGB", (96, 64), (200, 180, 150))
+    inputs = detector.processor(images=image, text="monitor. lamp.", return_tensors="pt")
+    with torch.no_grad():
+        outputs = detector.model(**inputs)
+    results = detector.processor.post_process_grounded_object_detection(
+        outputs, inputs.input_ids, threshold=0.0, text_threshold=0.0, target_sizes=[(64, 96)]
+    )
+    boxes = results[0]["boxes"]
+    assert boxes.shape[1] == 4
+    assert boxes.shape[0] > 0
+
+
+def test_tiny_segmenter_is_sam2_and_returns_masks_for_a_box(registry):
+    from transformers import Sam2Model
+
+    model = registry.get("segmenter")
+    assert isinstance(model, Sam2Model)
+    size = model.config.vision_config.backbone_config.image_size[0]
+    pixels = torch.rand(1, 3, size, size)
+    with torch.no_grad():
+        outputs = model(
+            pixel_values=pixels, input_boxes=torch.tensor([[[10.0, 10.0, 80.0, 90.0]]]), multimask_output=False
+        )
+    assert outputs.pred_masks.shape[:3] == (1, 1, 1)
+
+
+def test_tiny_upscaler_doubles_each_side(registry):
+    model = registry.get("upscaler")
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 20, 30))
+    assert out.shape == (1, 3, 40, 60)
+
+
+def test_real_preset_needs_every_source_and_never_downloads(monkeypatch, tmp_path):
+    monkeypatch.setenv("ONTOP_GPU_MODEL_PRESET", "real")
+    with pytest.raises(WorkerConfigError, match="ONTOP_GPU_MODEL_INPAINT"):
+        WorkerConfig.from_env()
+    with pytest.raises(ModelSourceError, match="not in the local Hugging Face cache"):
+        resolve_local_source("someone/model-that-is-not-cached")
+    for role in ("inpaint", "detector", "segmenter", "upscaler"):
+        monkeypatch.setenv(f"ONTOP_GPU_MODEL_{role.upper()}", str(tmp_path / f"missing-{role}"))
+    registry = ModelRegistry(WorkerConfig.from_env())
+    with pytest.raises(ModelSourceError, match="neither a local path"):
+        registry.get("upscaler")

@@ -1,0 +1,105 @@
+"""Upload → job → real GPU worker process → Django-side finalize → result image, end to end."""
+
+import io
+
+import pytest
+from django.core.files.storage import default_storage
+from django.urls import reverse
+from PIL import Image
+
+from generation import dispatch
+from generation.models import GenerationJob, Upload
+from gpu_worker.contract import PROGRESS_META_KEY
+from tests.conftest import make_desk_photo, run_django_worker_burst, run_gpu_worker_burst
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def test_preview_job_round_trip_through_the_real_workers(logged_in_client, user, other_user, redis_clean):
+    photo = make_desk_photo((300, 200), exif_orientation=6)  # "rotate 90°": stored upright
+    response = logged_in_client.post(reverse("generation:new"), {"photo": io.BytesIO(photo)}, format="multipart")
+    assert response.status_code == 302
+    job = GenerationJob.objects.get(owner=user)
+    assert job.status == GenerationJob.Status.QUEUED
+    assert response["Location"] == reverse("generation:job_detail", args=[job.id])
+
+    upload = job.upload
+    assert (upload.width, upload.height) == (200, 300)
+    stored = Image.open(default_storage.open(upload.image.name))
+    assert stored.size == (200, 300)
+    assert not stored.getexif(), "EXIF (and GPS) must be stripped before storing"
+
+    # Queued: the status endpoint says so before any worker runs.
+    status = logged_in_client.get(reverse("generation:job_status", args=[job.id])).json()
+    assert status["status"] == "queued"
+    assert status["queue_position"] == 0
+
+    worker = run_gpu_worker_burst()
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    gpu_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
+    assert gpu_job.get_meta()[PROGRESS_META_KEY]["percent"] == 100.0
+
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.QUEUED, "the database changes only in finalize"
+    run_django_worker_burst()
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.SUCCEEDED, (job.error_code, job.error_message)
+    output = job.result["outputs"][0]
+    assert output["role"] == "result"
+    assert output["key"].startswith(f"results/{user.id}/{job.id}/")
+
+    image_response = logged_in_client.get(reverse("generation:job_image", args=[job.id, "result"]))
+    assert image_response.status_code == 200
+    result = Image.open(io.BytesIO(b"".join(image_response.streaming_content)))
+    assert result.size == (output["width"], output["height"])
+    assert max(result.size) <= 512
+    assert result.size[1] > result.size[0], "aspect ratio kept, upright"
+    r, g, b = result.convert("RGB").getpixel((result.width // 2, result.height // 2))
+    assert r == g == b, "the preview job converts to greyscale"
+
+    logged_in_client.force_login(other_user)
+    assert logged_in_client.get(reverse("generation:job_image", args=[job.id, "result"])).status_code == 404
+    assert logged_in_client.get(reverse("generation:job_detail", args=[job.id])).status_code == 404
+
+
+def test_finalize_is_idempotent_and_a_missing_input_fails_with_a_code(logged_in_client, user, redis_clean):
+    response = logged_in_client.post(reverse("generation:new"), {"photo": io.BytesIO(make_desk_photo())})
+    assert response.status_code == 302
+    job = GenerationJob.objects.get(owner=user)
+    default_storage.delete(job.upload.image.name)  # the input vanished before the worker got to it
+
+    assert run_gpu_worker_burst().returncode == 0
+    run_django_worker_burst()
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.FAILED
+    assert job.error_code == "input_missing"
+    finished_at = job.finished_at
+
+    from generation.tasks import finalize_gpu_job
+
+    assert finalize_gpu_job(str(job.id)).endswith("(already final)")
+    job.refresh_from_db()
+    assert job.finished_at == finished_at
+
+
+def test_bad_upload_is_rejected_and_leaves_nothing_behind(logged_in_client, user, redis_clean):
+    response = logged_in_client.post(reverse("generation:new"), {"photo": io.BytesIO(b"%PDF-1.7 not an image")})
+    assert response.status_code == 400
+    assert "not a photo we can read" in response.content.decode()
+    assert not Upload.objects.exists()
+    assert not GenerationJob.objects.exists()
+    assert redis_clean.keys("rq:job:*") == []
+
+
+def test_api_creates_a_job_and_reports_its_state(client, user, redis_clean):
+    from ontop.accounts.services import api_token_issue
+
+    auth = {"HTTP_AUTHORIZATION": f"Token {api_token_issue(user=user)}"}
+    response = client.post("/api/makeovers/", {"photo": io.BytesIO(make_desk_photo())}, **auth)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["state"]["status"] == "queued"
+    detail = client.get(f"/api/makeovers/{body['id']}/", **auth)
+    assert detail.status_code == 200
+    assert detail.json()["id"] == body["id"]
+    assert client.get(f"/api/makeovers/{body['id']}/").status_code == 401
