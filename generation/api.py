@@ -1,5 +1,6 @@
 from dataclasses import asdict
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
@@ -53,7 +54,8 @@ def _job_output(request, job: GenerationJob) -> dict:
         "finished_at": job.finished_at,
         "state": asdict(selectors.job_state(job=job)),
         "images": {
-            role: request.build_absolute_uri(f"/makeovers/{job.id}/image/{role}/") for role in dict.fromkeys(roles)
+            role: request.build_absolute_uri(reverse("generation:job_image", args=[job.id, role]))
+            for role in dict.fromkeys(roles)
         },
     }
 
@@ -82,7 +84,7 @@ class JobListCreateApi(APIView):
             if style is None:
                 return Response({"code": "unknown_style", "message": "No such style."}, status=400)
         try:
-            upload = services.upload_create(owner=request.user, raw=data.validated_data["photo"].read())
+            upload = services.upload_create(owner=request.user, file=data.validated_data["photo"])
         except ImageRejected as exc:
             code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.code == "too_large" else status.HTTP_400_BAD_REQUEST
             return Response({"code": exc.code, "message": exc.message}, status=code)

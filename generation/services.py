@@ -6,22 +6,26 @@ import logging
 import uuid
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from generation import dispatch
-from generation.images import normalise_photo
+from generation.images import ImageRejected, normalise_photo
 from generation.models import GenerationJob, Style, Upload
 from gpu_worker.contract import JobKind, JobResult, JobSpec, JobStatus
 
 logger = logging.getLogger(__name__)
 
 
-def upload_create(*, owner, raw: bytes) -> Upload:
+def upload_create(*, owner, file: File) -> Upload:
     """Store a normalised copy of the photo. Raises ImageRejected with a person-readable message."""
-    photo = normalise_photo(raw, max_bytes=settings.UPLOAD_MAX_BYTES)
+    max_bytes = settings.UPLOAD_MAX_BYTES
+    if file.size is not None and file.size > max_bytes:
+        raise ImageRejected("too_large", f"The photo is larger than {max_bytes // (1024 * 1024)} MB.")
+    # Read at most one byte past the limit: a lying size header cannot make us read more.
+    photo = normalise_photo(file.read(max_bytes + 1), max_bytes=max_bytes)
     upload = Upload(owner=owner, width=photo.width, height=photo.height)
     upload.image.save(f"{uuid.uuid4().hex}.jpg", ContentFile(photo.data), save=False)
     try:

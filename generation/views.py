@@ -20,14 +20,14 @@ def home(request):
 def makeover_new(request):
     form = NewMakeoverForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        photo = form.cleaned_data["photo"]
         try:
-            upload = services.upload_create(owner=request.user, raw=photo.read())
+            upload = services.upload_create(owner=request.user, file=form.cleaned_data["photo"])
         except ImageRejected as exc:
             form.add_error("photo", exc.message)
-        else:
-            job = services.job_create(owner=request.user, upload=upload, style=form.cleaned_data.get("style"))
-            return redirect("generation:job_detail", job_id=job.id)
+            status = 413 if exc.code == "too_large" else 400
+            return render(request, "generation/new.html", {"form": form}, status=status)
+        job = services.job_create(owner=request.user, upload=upload, style=form.cleaned_data.get("style"))
+        return redirect("generation:job_detail", job_id=job.id)
     status = 400 if request.method == "POST" else 200
     return render(request, "generation/new.html", {"form": form}, status=status)
 

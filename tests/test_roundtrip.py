@@ -103,3 +103,15 @@ def test_api_creates_a_job_and_reports_its_state(client, user, redis_clean):
     assert detail.status_code == 200
     assert detail.json()["id"] == body["id"]
     assert client.get(f"/api/makeovers/{body['id']}/").status_code == 401
+
+
+def test_too_large_upload_is_413_and_never_read(logged_in_client, user, settings, redis_clean):
+    settings.UPLOAD_MAX_BYTES = 10_000
+    noisy = io.BytesIO()
+    Image.effect_noise((400, 300), 80).convert("RGB").save(noisy, format="JPEG")
+    big = noisy.getvalue()
+    assert len(big) > 10_000
+    response = logged_in_client.post(reverse("generation:new"), {"photo": io.BytesIO(big)})
+    assert response.status_code == 413
+    assert "larger than" in response.content.decode()
+    assert not Upload.objects.exists()
