@@ -307,67 +307,51 @@ def _raise_interrupted(signum, frame) -> None:
 def run_stack(host: str, port: int) -> int:
     var_dir = Path(os.environ.get("ONTOP_VAR_DIR", DEFAULT_VAR_DIR)).resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _raise_interrupted)
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    pg_port = int(os.environ.get("ONTOP_DEV_PG_PORT", DEV_POSTGRES_PORT))
+    redis_port = int(os.environ.get("ONTOP_DEV_REDIS_PORT", DEV_REDIS_PORT))
     group = ProcessGroup()
     try:
-        pg_port = int(os.environ.get("ONTOP_DEV_PG_PORT", DEV_POSTGRES_PORT))
-        redis_port = int(os.environ.get("ONTOP_DEV_REDIS_PORT", DEV_REDIS_PORT))
         with services(var_dir=var_dir, pg_port=pg_port, redis_port=redis_port) as urls:
-            env = stack_environment(urls, var_dir)
-            _manage(env, "migrate", "--no-input")
-            _manage(env, "load_demo_data")
-            group.start(
-                "web",
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "ontop.wsgi",
-                    "--bind",
-                    f"{host}:{port}",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
-                    "--timeout",
-                    "60",
-                    "--access-logfile",
-                    "-",
-                ],
-                env,
-            )
-            group.start(
-                "django-worker",
-                [
-                    sys.executable,
-                    "manage.py",
-                    "rqworker",
-                    "default",
-                    "--with-scheduler",
-                    "--serializer",
-                    "rq.serializers.JSONSerializer",
-                ],
-                env,
-            )
-            group.start("gpu-worker", [sys.executable, "-m", "gpu_worker"], env)
-            _wait_until(lambda: _port_open(port) or group.first_exited() is not None, timeout=60, what="the web server")
-            print(f"\n[ontop] OnTop is running: http://{host}:{port}/   (API docs: http://{host}:{port}/api/docs/)")
-            print("[ontop] GPU worker uses the TINY preset: random weights, results are noise by design.")
-            print("[ontop] Press Ctrl-C to stop everything.\n")
-            while True:
-                exited = group.first_exited()
-                if exited is not None:
-                    print(f"[ontop] {exited[0]} exited with code {exited[1]}; stopping the stack")
-                    return 1
-                time.sleep(0.5)
-    except (KeyboardInterrupt, _Interrupted):
-        print("\n[ontop] stopping...")
+            try:
+                return _serve(group, stack_environment(urls, var_dir), host, port)
+            except _Interrupted:
+                print("\n[ontop] stopping...")
+                return 0
+            finally:
+                # The app processes stop first, while Redis and PostgreSQL are still up for them.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                group.stop_all()
+    except _Interrupted:  # during start-up of the servers
         return 0
     except (DevStackError, subprocess.CalledProcessError) as exc:
         print(f"[ontop] {exc}", file=sys.stderr)
         return 1
-    finally:
-        group.stop_all()
+
+
+def _serve(group: ProcessGroup, env: dict[str, str], host: str, port: int) -> int:
+    _manage(env, "migrate", "--no-input")
+    _manage(env, "load_demo_data")
+    web = [sys.executable, "-m", "gunicorn", "ontop.wsgi", "--bind", f"{host}:{port}"]
+    web += ["--workers", "2", "--threads", "4", "--timeout", "60", "--access-logfile", "-"]
+    group.start("web", web, env)
+    django_worker = [sys.executable, "manage.py", "rqworker", "default", "--with-scheduler"]
+    django_worker += ["--serializer", "rq.serializers.JSONSerializer"]
+    group.start("django-worker", django_worker, env)
+    group.start("gpu-worker", [sys.executable, "-m", "gpu_worker"], env)
+    _wait_until(lambda: _port_open(port) or group.first_exited() is not None, timeout=60, what="the web server")
+    print(f"\n[ontop] OnTop is running: http://{host}:{port}/   (API docs: http://{host}:{port}/api/docs/)")
+    print("[ontop] GPU worker uses the TINY preset: random weights, results are noise by design.")
+    print("[ontop] Press Ctrl-C to stop everything.\n")
+    while True:
+        exited = group.first_exited()
+        if exited is not None:
+            print(f"[ontop] {exited[0]} exited with code {exited[1]}; stopping the stack")
+            return 1
+        time.sleep(0.5)
 
 
 def run_tests(pytest_args: list[str]) -> int:

@@ -120,6 +120,8 @@ def test_make_run_serves_the_product_and_keeps_data_across_restarts(tmp_path):
         code = stack.stop()
     assert code == 0, stack.output()[-3000:]
     assert "stopping" in stack.output()
+    assert "Traceback" not in stack.output(), "a clean stop: processes end before the servers they use"
+    assert "Connection refused" not in stack.output()
 
     # Second run on the same var/ dir: the account and the job are still there.
     again = Stack(tmp_path, **ports)
