@@ -77,3 +77,23 @@ def job_output_key(*, job: GenerationJob, role: str) -> str | None:
         if output.get("role") == role:
             return output.get("key")
     return None
+
+
+def job_items(*, job: GenerationJob) -> list[dict]:
+    """Recommended items with hotspots as percentages, for pins on the result picture."""
+    if job.status != GenerationJob.Status.SUCCEEDED or not job.result:
+        return []
+    items = []
+    for number, item in enumerate(job.result.get("data", {}).get("items", []), start=1):
+        hotspot = item.get("hotspot")
+        items.append(
+            {
+                "number": number,
+                "label": item.get("label", ""),
+                "query_ko": item.get("query_ko", ""),
+                "placement": item.get("placement", ""),
+                "left": round(hotspot["x"] * 100, 2) if hotspot else None,
+                "top": round(hotspot["y"] * 100, 2) if hotspot else None,
+            }
+        )
+    return items

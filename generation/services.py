@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 
 from django.conf import settings
@@ -39,17 +40,30 @@ def upload_create(*, owner, file: File) -> Upload:
 
 
 def job_create(
-    *, owner, upload: Upload, kind: str = GenerationJob.Kind.PREVIEW, style: Style | None = None
+    *,
+    owner,
+    upload: Upload,
+    kind: str = GenerationJob.Kind.DESK_MAKEOVER,
+    style: Style | None = None,
+    preferences: dict | None = None,
+    seed: int | None = None,
 ) -> GenerationJob:
     """Create the job row and enqueue it after the transaction commits (never a job for a rolled-back row)."""
     with transaction.atomic():
         job = GenerationJob(owner=owner, upload=upload, kind=kind, style=style)
+        params = {
+            # Chosen here so the database knows it before the GPU does: a "new variation" is a new seed.
+            "seed": seed if seed is not None else secrets.randbelow(2**31),
+            "preferences": preferences or {},
+        }
+        if style is not None:
+            params["style"] = _style_snapshot(style)
         spec = JobSpec(
             job_id=str(job.id),
             kind=JobKind(kind),
             input_key=upload.image.name,
             output_prefix=job.output_prefix,
-            params=_job_params(style),
+            params=params,
         )
         job.spec = spec.to_dict()
         job.save()
@@ -57,16 +71,12 @@ def job_create(
     return job
 
 
-def _job_params(style: Style | None) -> dict:
-    if style is None:
-        return {}
-    # A snapshot of what the style said at submission time.
+def _style_snapshot(style: Style) -> dict:
+    """What the style said at submission time: editing it later never changes this job."""
     return {
-        "style": {
-            "slug": style.slug,
-            "prompt_addition": style.prompt_addition,
-            "negative_prompt_addition": style.negative_prompt_addition,
-        }
+        "slug": style.slug,
+        "prompt_addition": style.prompt_addition,
+        "negative_prompt_addition": style.negative_prompt_addition,
     }
 
 

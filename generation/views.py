@@ -26,7 +26,12 @@ def makeover_new(request):
             form.add_error("photo", exc.message)
             status = 413 if exc.code == "too_large" else 400
             return render(request, "generation/new.html", {"form": form}, status=status)
-        job = services.job_create(owner=request.user, upload=upload, style=form.cleaned_data.get("style"))
+        job = services.job_create(
+            owner=request.user,
+            upload=upload,
+            style=form.cleaned_data.get("style"),
+            preferences={"tone": form.cleaned_data.get("tone") or "neutral"},
+        )
         return redirect("generation:job_detail", job_id=job.id)
     status = 400 if request.method == "POST" else 200
     return render(request, "generation/new.html", {"form": form}, status=status)
@@ -35,7 +40,8 @@ def makeover_new(request):
 @login_required
 def job_detail(request, job_id):
     job = selectors.job_get(owner=request.user, job_id=job_id)
-    return render(request, "generation/job_detail.html", {"job": job, "state": selectors.job_state(job=job)})
+    context = {"job": job, "state": selectors.job_state(job=job), "items": selectors.job_items(job=job)}
+    return render(request, "generation/job_detail.html", context)
 
 
 @login_required

@@ -32,6 +32,30 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _float(name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = _get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise WorkerConfigError(f"ONTOP_GPU_{name} must be a number; got {raw!r}.") from None
+    if not minimum <= value <= maximum:
+        raise WorkerConfigError(f"ONTOP_GPU_{name} must be between {minimum} and {maximum}; got {value}.")
+    return value
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise WorkerConfigError(f"ONTOP_GPU_{name} must be true or false; got {raw!r}.")
+
+
 def _int(name: str, default: int, minimum: int = 0) -> int:
     raw = _get(name)
     if raw is None:
@@ -43,6 +67,69 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     if value < minimum:
         raise WorkerConfigError(f"ONTOP_GPU_{name} must be at least {minimum}; got {value}.")
     return value
+
+
+@dataclass(frozen=True)
+class WorkflowSettings:
+    """Knobs of the desk-makeover workflow. Defaults depend on the preset: tiny models run on CPU."""
+
+    work_pixels: int  # SDXL works at ~1 MP; the image is bucketed to this area, sides multiples of 64
+    box_threshold: float
+    text_threshold: float
+    desk_min_objects: int  # desk-object detections that make a photo "a desk" without a desk detection
+    max_detections: int
+    steps: int
+    guidance: float
+    strength: float
+    upscale: int
+    upscale_tile: int
+    locate_threshold: float
+    compile_unet: bool
+    channels_last: bool
+
+    @classmethod
+    def from_env(cls, preset: str) -> WorkflowSettings:
+        tiny = preset == "tiny"
+        upscale = _int("UPSCALE", 2, minimum=1)
+        if upscale not in (1, 2, 4):
+            raise WorkerConfigError(f"ONTOP_GPU_UPSCALE must be 1, 2 or 4; got {upscale}.")
+        return cls(
+            # Tiny: 192x128 is the smallest area whose 64-px buckets still tell 4:3 from a square.
+            work_pixels=_int("WORK_PIXELS", 192 * 128 if tiny else 1024 * 1024, minimum=64 * 64),
+            box_threshold=_float("BOX_THRESHOLD", 0.35, 0.0, 1.01),
+            text_threshold=_float("TEXT_THRESHOLD", 0.25, 0.0, 1.01),
+            desk_min_objects=_int("DESK_MIN_OBJECTS", 2, minimum=1),
+            max_detections=_int("MAX_DETECTIONS", 20, minimum=1),
+            steps=_int("STEPS", 4 if tiny else 30, minimum=1),
+            guidance=_float("GUIDANCE", 7.0, 0.0, 30.0),
+            strength=_float("STRENGTH", 0.99, 0.05, 1.0),
+            upscale=upscale,
+            upscale_tile=_int("UPSCALE_TILE", 64 if tiny else 512, minimum=16),
+            locate_threshold=_float("LOCATE_THRESHOLD", 0.3, 0.0, 1.01),
+            compile_unet=_bool("COMPILE_UNET", False),
+            channels_last=_bool("CHANNELS_LAST", False),
+        )
+
+
+@dataclass(frozen=True)
+class PlannerSettings:
+    """The OpenAI planner is used when an API key is set; otherwise the local planner."""
+
+    openai_api_key: str | None
+    openai_base_url: str | None
+    openai_model: str
+    timeout_seconds: float
+    max_retries: int
+
+    @classmethod
+    def from_env(cls) -> PlannerSettings:
+        return cls(
+            openai_api_key=_get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY") or None,
+            openai_base_url=_get("OPENAI_BASE_URL"),
+            openai_model=_get("OPENAI_MODEL", "gpt-4.1-mini") or "gpt-4.1-mini",
+            timeout_seconds=_float("OPENAI_TIMEOUT", 30.0, 1.0, 600.0),
+            max_retries=_int("OPENAI_MAX_RETRIES", 2, minimum=0),
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +146,8 @@ class WorkerConfig:
     # Recycle the process after this many jobs (0 = never); a supervisor restarts it.
     max_jobs: int = 0
     model_sources: dict[str, str] = field(default_factory=dict)
+    workflow: WorkflowSettings | None = None
+    planner: PlannerSettings | None = None
 
     @classmethod
     def from_env(cls) -> WorkerConfig:
@@ -94,4 +183,6 @@ class WorkerConfig:
             queues=queues,
             max_jobs=_int("MAX_JOBS", 0),
             model_sources=sources,
+            workflow=WorkflowSettings.from_env(preset),
+            planner=PlannerSettings.from_env(),
         )

@@ -16,6 +16,7 @@ from gpu_worker.storage import Storage
 
 if TYPE_CHECKING:
     from gpu_worker.registry import ModelRegistry
+    from gpu_worker.runtime import Runtime
 
 
 @dataclass
@@ -24,6 +25,7 @@ class JobContext:
     storage: Storage
     progress: ProgressReporter
     models: ModelRegistry
+    runtime: Runtime
     timings: dict[str, float] = field(default_factory=dict)
     outputs: list[OutputImage] = field(default_factory=list)
 

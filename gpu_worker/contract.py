@@ -42,6 +42,7 @@ class ErrorCode(enum.StrEnum):
     OUT_OF_MEMORY = "out_of_memory"
     TIMEOUT = "timeout"
     PLANNER_FAILED = "planner_failed"
+    NO_FREE_SPACE = "no_free_space"
     INPUT_MISSING = "input_missing"
     UNSUPPORTED_JOB = "unsupported_job"
     WORKER_LOST = "worker_lost"

@@ -7,11 +7,9 @@ import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gpu_worker.errors import BadImage
+
 MAX_PIXELS = 64_000_000
-
-
-class BadImage(ValueError):
-    pass
 
 
 def decode_rgb(data: bytes) -> Image.Image:
@@ -21,7 +19,7 @@ def decode_rgb(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.width * image.height > MAX_PIXELS:
-                raise BadImage("image has too many pixels")
+                raise BadImage("The photo has too many pixels.")
             image.load()
     except BadImage:
         raise
@@ -32,6 +30,6 @@ def decode_rgb(data: bytes) -> Image.Image:
         ValueError,
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
-    ) as exc:
-        raise BadImage(f"cannot decode image: {exc}") from None
+    ):
+        raise BadImage("The photo could not be read; it may be damaged.") from None
     return ImageOps.exif_transpose(image).convert("RGB")

@@ -12,15 +12,15 @@ from typing import Any
 
 from gpu_worker.context import JobContext
 from gpu_worker.contract import ContractError, ErrorCode, JobKind, JobResult, JobSpec
-from gpu_worker.images import BadImage
+from gpu_worker.errors import WorkflowError
 from gpu_worker.progress import ProgressReporter
 from gpu_worker.runtime import runtime
 from gpu_worker.storage import StorageKeyError, StorageMissing
-from gpu_worker.workflows import preview
+from gpu_worker.workflows import desk_makeover, preview
 
 logger = logging.getLogger(__name__)
 
-WORKFLOWS = {JobKind.PREVIEW: preview.run}
+WORKFLOWS = {JobKind.PREVIEW: preview.run, JobKind.DESK_MAKEOVER: desk_makeover.run}
 
 
 def run_job(spec_data: dict[str, Any]) -> dict[str, Any]:
@@ -39,13 +39,13 @@ def execute(spec: JobSpec, progress: ProgressReporter) -> JobResult:
     if workflow is None:
         return JobResult.failure(spec.job_id, ErrorCode.UNSUPPORTED_JOB, f"this worker cannot run {spec.kind} jobs")
     state = runtime()
-    ctx = JobContext(spec=spec, storage=state.storage, progress=progress, models=state.models)
+    ctx = JobContext(spec=spec, storage=state.storage, progress=progress, models=state.models, runtime=state)
     try:
         return workflow(ctx)
     except (StorageMissing, StorageKeyError) as exc:
         return JobResult.failure(spec.job_id, ErrorCode.INPUT_MISSING, f"input not found: {exc}")
-    except BadImage as exc:
-        return JobResult.failure(spec.job_id, ErrorCode.BAD_IMAGE, str(exc))
+    except WorkflowError as exc:
+        return JobResult.failure(spec.job_id, exc.code, exc.message, timings=dict(ctx.timings))
     except Exception as exc:
         if _is_out_of_memory(exc):
             state.release_memory()

@@ -83,8 +83,22 @@ class ModelRegistry:
                 source = self.source(role)
                 logger.info("loading %s from %s on %s (%s)", role, source, self.device, self.dtype)
                 model = _LOADERS[role](source, self.device, self.dtype)
+                if role == "inpaint" and self.config.workflow is not None:
+                    from gpu_worker.stages.inpaint import prepare_pipeline
+
+                    model = prepare_pipeline(
+                        model,
+                        compile_unet=self.config.workflow.compile_unet,
+                        channels_last=self.config.workflow.channels_last,
+                    )
                 self._loaded[role] = LoadedModel(role=role, source=str(source), model=model)
             return self._loaded[role].model
+
+    def identifier(self, role: str) -> str:
+        """Names the model without loading it (cache keys, result metadata)."""
+        if self.config.model_preset == "tiny":
+            return f"tiny:{role}:seed{_tiny_seed()}"
+        return f"real:{self.config.model_sources[role]}"
 
     def warm_up(self, roles: tuple[str, ...] = MODEL_ROLES) -> None:
         for role in roles:
@@ -92,7 +106,13 @@ class ModelRegistry:
 
     def identifiers(self) -> dict[str, str]:
         """What produced a result: recorded in every JobResult."""
-        return {role: f"{self.config.model_preset}:{loaded.source}" for role, loaded in self._loaded.items()}
+        return {role: self.identifier(role) for role in self._loaded}
+
+
+def _tiny_seed() -> int:
+    from gpu_worker.tiny_models import TINY_SEED
+
+    return TINY_SEED
 
 
 def resolve_local_source(value: str) -> Path:

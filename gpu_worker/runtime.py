@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from functools import cache
 
 from gpu_worker.config import WorkerConfig
+from gpu_worker.loras import LoraManager
 from gpu_worker.registry import ModelRegistry
 from gpu_worker.storage import Storage, storage_from_config
 
@@ -16,6 +18,14 @@ class Runtime:
     config: WorkerConfig
     storage: Storage
     models: ModelRegistry
+    # The inpaint pipeline (and its active LoRA) is never shared by two jobs at once.
+    inpaint_lock: threading.Lock = field(default_factory=threading.Lock)
+    _loras: LoraManager | None = None
+
+    def loras(self, pipeline) -> LoraManager:
+        if self._loras is None or self._loras.pipeline is not pipeline:
+            self._loras = LoraManager(pipeline, self.storage, self.config.model_dir / "loras")
+        return self._loras
 
     def release_memory(self) -> None:
         import torch

@@ -241,3 +241,30 @@ BUILDERS = {
     "segmenter": build_segmenter,
     "upscaler": build_upscaler,
 }
+
+
+def build_style_lora(inpaint_dir: Path, target_file: Path, *, seed: int, rank: int = 4) -> Path:
+    """A random (non-zero) LoRA for the tiny UNet, in the diffusers format admins upload.
+
+    Tests use two of these to prove that switching styles changes the picture and switching
+    back restores it; peft would initialise lora_B to zero (no effect), so it is randomised.
+    """
+    from diffusers import StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    unet = UNet2DConditionModel.from_pretrained(inpaint_dir / "unet", local_files_only=True)
+    unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in unet.named_parameters():
+            if "lora_" in name:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    target_file.parent.mkdir(parents=True, exist_ok=True)
+    StableDiffusionXLInpaintPipeline.save_lora_weights(
+        target_file.parent,
+        unet_lora_layers=get_peft_model_state_dict(unet),
+        weight_name=target_file.name,
+        safe_serialization=True,
+    )
+    return target_file

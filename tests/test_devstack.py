@@ -14,7 +14,8 @@ import uuid
 import pytest
 
 from ontop.devstack import free_port
-from tests.conftest import BASE_DIR, make_desk_photo
+from tests.conftest import BASE_DIR
+from tests.photos import make_desk_photo
 
 pytestmark = pytest.mark.slow
 

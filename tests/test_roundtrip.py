@@ -4,26 +4,25 @@ import io
 
 import pytest
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from PIL import Image
 
-from generation import dispatch
+from generation import dispatch, services
 from generation.models import GenerationJob, Upload
 from gpu_worker.contract import PROGRESS_META_KEY
-from tests.conftest import make_desk_photo, run_django_worker_burst, run_gpu_worker_burst
+from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
+from tests.photos import make_desk_photo
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def test_preview_job_round_trip_through_the_real_workers(logged_in_client, user, other_user, redis_clean):
     photo = make_desk_photo((300, 200), exif_orientation=6)  # "rotate 90°": stored upright
-    response = logged_in_client.post(reverse("generation:new"), {"photo": io.BytesIO(photo)}, format="multipart")
-    assert response.status_code == 302
-    job = GenerationJob.objects.get(owner=user)
+    upload = services.upload_create(owner=user, file=SimpleUploadedFile("desk.jpg", photo))
+    job = services.job_create(owner=user, upload=upload, kind=GenerationJob.Kind.PREVIEW)
     assert job.status == GenerationJob.Status.QUEUED
-    assert response["Location"] == reverse("generation:job_detail", args=[job.id])
 
-    upload = job.upload
     assert (upload.width, upload.height) == (200, 300)
     stored = Image.open(default_storage.open(upload.image.name))
     assert stored.size == (200, 300)

@@ -26,9 +26,8 @@
       error.hidden = false;
     }
     if (state.status === "succeeded") {
-      const img = document.getElementById("result-img");
-      img.src = img.dataset.src;
-      document.getElementById("result").hidden = false;
+      window.location.reload();  // the server renders the result, pins and items
+      return;
     }
     if (!finalStatuses.includes(state.status)) setTimeout(poll, 1000);
   }

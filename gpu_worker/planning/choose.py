@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import logging
+
+from PIL import Image
+
+from gpu_worker.config import PlannerSettings
+from gpu_worker.planning import Plan, PlannerError, Preferences, StyleHints
+from gpu_worker.planning.local import LocalPlanner
+from gpu_worker.stages.types import Detection
+
+logger = logging.getLogger(__name__)
+
+
+def make_plan(
+    settings: PlannerSettings,
+    *,
+    image: Image.Image,
+    detections: list[Detection],
+    preferences: Preferences,
+    style: StyleHints,
+) -> tuple[Plan, str | None]:
+    """Returns the plan and, when the OpenAI planner failed and we fell back, why."""
+    local = LocalPlanner()
+    if not settings.openai_api_key:
+        return local.plan(image=image, detections=detections, preferences=preferences, style=style), None
+    from gpu_worker.planning.openai_planner import OpenAIPlanner
+
+    try:
+        plan = OpenAIPlanner(settings).plan(image=image, detections=detections, preferences=preferences, style=style)
+        return plan, None
+    except PlannerError as exc:
+        logger.warning("OpenAI planner failed (%s); using the local planner", exc)
+        return local.plan(image=image, detections=detections, preferences=preferences, style=style), str(exc)

@@ -1,0 +1,102 @@
+"""A vision LLM plans the makeover, through the official `openai` client (chat completions).
+
+It sees a downscaled copy of the photo and the detections, and must answer with JSON that
+matches PLAN_SCHEMA (structured output); the answer is validated again here. Timeouts and
+retries (with the client's backoff on 429/5xx) are explicit; anything that goes wrong is a
+PlannerError, and the workflow then falls back to the local planner.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import openai
+from PIL import Image, ImageOps
+
+from gpu_worker.config import PlannerSettings
+from gpu_worker.planning import CATEGORIES, Plan, PlannerError, Preferences, StyleHints
+from gpu_worker.planning.schema import MAX_ITEMS, MIN_ITEMS, PLAN_SCHEMA, validate_plan
+from gpu_worker.stages.types import Detection
+
+SYSTEM_PROMPT = f"""You are an interior stylist planning a desk makeover.
+You see a photo of a person's desk and the items a detector found on it.
+Recommend {MIN_ITEMS} to {MAX_ITEMS} items to ADD to the free desk space (never remove or replace theirs).
+For each: a short English label an object detector can find, a Korean Naver Shopping search query,
+a category (one of: {", ".join(CATEGORIES)}), and a placement on the desk.
+Write one English SDXL inpainting prompt that paints those items into the free space in the
+requested style and tone, and a negative prompt. Answer only with the JSON object."""
+IMAGE_LONG_SIDE = 768
+
+
+class OpenAIPlanner:
+    name = "openai"
+
+    def __init__(self, settings: PlannerSettings) -> None:
+        self.settings = settings
+        self.client = openai.OpenAI(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            timeout=settings.timeout_seconds,
+            max_retries=settings.max_retries,
+        )
+
+    def plan(
+        self, *, image: Image.Image, detections: list[Detection], preferences: Preferences, style: StyleHints
+    ) -> Plan:
+        request = {
+            "detected_items": [d.normalised(image.width, image.height) for d in detections],
+            "style": {"name": style.name, "prompt_hint": style.prompt_addition},
+            "tone": preferences.tone,
+            "prefer_categories": list(preferences.include_categories),
+            "avoid_categories": list(preferences.avoid_categories),
+        }
+        try:
+            response = self.client.chat.completions.create(
+                model=self.settings.openai_model,
+                temperature=0.4,
+                messages=[
+                    {"role": "system", "content": SYSTEM_PROMPT},
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": json.dumps(request, ensure_ascii=False)},
+                            {"type": "image_url", "image_url": {"url": _data_url(image), "detail": "low"}},
+                        ],
+                    },
+                ],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "desk_makeover_plan", "strict": True, "schema": PLAN_SCHEMA},
+                },
+            )
+        except openai.APIStatusError as exc:
+            raise PlannerError(f"OpenAI answered HTTP {exc.status_code}") from exc
+        except openai.APITimeoutError as exc:
+            raise PlannerError("OpenAI did not answer in time") from exc
+        except openai.APIError as exc:
+            raise PlannerError(f"OpenAI request failed: {type(exc).__name__}") from exc
+        if not response.choices:
+            raise PlannerError("OpenAI returned no choices")
+        message = response.choices[0].message
+        if getattr(message, "refusal", None):
+            raise PlannerError("the model refused to plan this photo")
+        try:
+            data = json.loads(message.content or "")
+        except json.JSONDecodeError as exc:
+            raise PlannerError("the model's answer is not JSON") from exc
+        prompt, negative, items = validate_plan(data)
+        excluded = [item for item in items if item.category in preferences.avoid_categories]
+        if excluded:
+            raise PlannerError("the model recommended a category the person wants to avoid")
+        return Plan(
+            prompt=prompt, negative_prompt=negative, items=items, planner=f"openai:{self.settings.openai_model}"
+        )
+
+
+def _data_url(image: Image.Image) -> str:
+    small = ImageOps.contain(image.convert("RGB"), (IMAGE_LONG_SIDE, IMAGE_LONG_SIDE))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
