@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 
 from gpu_worker.config import WorkerConfigError
@@ -19,9 +21,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gpu_worker")
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty (tests, batch runs)")
     parser.add_argument("--no-warm-up", action="store_true", help="load models on first use instead of at start")
-    parser.add_argument("--name", default=None, help="worker name (default: RQ's)")
+    parser.add_argument("--name-suffix", default="", help="appended to the worker's name (the supervisor sets it)")
+    parser.add_argument("--gpus", default=None, help="supervise one worker per GPU: 'all' or a list like 0,1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s gpu_worker %(name)s: %(message)s")
+
+    if args.gpus:
+        from gpu_worker.supervisor import supervise, visible_gpus
+
+        passthrough = ["--burst"] if args.burst else []
+        passthrough += ["--no-warm-up"] if args.no_warm_up else []
+        return supervise(visible_gpus(args.gpus), passthrough, restart=not args.burst)
 
     try:
         from gpu_worker.runtime import runtime
@@ -46,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     config = state.config
     connection = Redis.from_url(config.redis_url)
     queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in config.queues]
-    worker = SimpleWorker(queues, connection=connection, serializer=JSONSerializer, name=args.name)
+    name = f"{socket.gethostname()}-{os.getpid()}{'-' + args.name_suffix if args.name_suffix else ''}"
+    worker = SimpleWorker(queues, connection=connection, serializer=JSONSerializer, name=name)
     logging.getLogger("gpu_worker").info(
         "serving %s on %s with the %s preset", ",".join(config.queues), state.models.device, config.model_preset
     )

@@ -114,3 +114,31 @@ def test_too_large_upload_is_413_and_never_read(logged_in_client, user, settings
     assert response.status_code == 413
     assert "larger than" in response.content.decode()
     assert not Upload.objects.exists()
+
+
+def test_one_worker_per_gpu_under_the_supervisor(user, redis_clean):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import BASE_DIR
+
+    jobs = []
+    for _ in range(3):
+        upload = services.upload_create(owner=user, file=SimpleUploadedFile("d.jpg", make_desk_photo()))
+        jobs.append(services.job_create(owner=user, upload=upload, kind=GenerationJob.Kind.PREVIEW))
+    done = subprocess.run(
+        [sys.executable, "-m", "gpu_worker", "--gpus", "0,1", "--burst"],
+        cwd=BASE_DIR,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = set()
+    for job in jobs:
+        rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
+        assert rq_job.is_finished
+        names.add(rq_job.worker_name)
+    assert all(name.endswith(("-gpu0", "-gpu1")) for name in names), names
