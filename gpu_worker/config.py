@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODEL_ROLES = ("inpaint", "detector", "segmenter", "upscaler")
+OPTIONAL_MODEL_ROLES = ("vae",)  # ONTOP_GPU_MODEL_VAE: a replacement VAE (e.g. fp16-safe) for the inpaint pipeline
 PRESETS = ("tiny", "real")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -86,6 +87,11 @@ class WorkflowSettings:
     locate_threshold: float
     compile_unet: bool
     channels_last: bool
+    # Few-step mode: a distilled "fast" LoRA (Lightning / Hyper-SD style) always active next to
+    # the style LoRA, with its own step count and guidance. Off unless a file is configured.
+    fast_lora: str | None
+    fast_steps: int
+    fast_guidance: float
 
     @classmethod
     def from_env(cls, preset: str) -> WorkflowSettings:
@@ -108,6 +114,9 @@ class WorkflowSettings:
             locate_threshold=_float("LOCATE_THRESHOLD", 0.3, 0.0, 1.01),
             compile_unet=_bool("COMPILE_UNET", False),
             channels_last=_bool("CHANNELS_LAST", False),
+            fast_lora=_get("FAST_LORA"),
+            fast_steps=_int("FAST_STEPS", 6, minimum=1),
+            fast_guidance=_float("FAST_GUIDANCE", 1.0, 0.0, 30.0),
         )
 
 
@@ -163,7 +172,9 @@ class WorkerConfig:
         if not s3_bucket and not media_root:
             raise WorkerConfigError("Set ONTOP_GPU_MEDIA_ROOT (shared media directory) or ONTOP_GPU_S3_BUCKET.")
         preset = _choice("MODEL_PRESET", "tiny", PRESETS)
-        sources = {role: value for role in MODEL_ROLES if (value := _get(f"MODEL_{role.upper()}"))}
+        sources = {
+            role: value for role in MODEL_ROLES + OPTIONAL_MODEL_ROLES if (value := _get(f"MODEL_{role.upper()}"))
+        }
         if preset == "real":
             missing = [f"ONTOP_GPU_MODEL_{r.upper()}" for r in MODEL_ROLES if r not in sources]
             if missing:

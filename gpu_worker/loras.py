@@ -47,25 +47,43 @@ class LoraRef:
         return f"style_{self.sha256[:16]}"
 
 
+FAST_ADAPTER = "fast"
+
+
 class LoraManager:
-    def __init__(self, pipeline, storage: Storage, cache_dir: Path) -> None:
+    """Owns which adapters are active on one pipeline: the job's style, plus the fast LoRA if any."""
+
+    def __init__(self, pipeline, storage: Storage, cache_dir: Path, fast_lora: Path | None = None) -> None:
         self.pipeline = pipeline
         self.storage = storage
         self.cache_dir = cache_dir
-        self.loaded: set[str] = set()
+        self.fast = fast_lora is not None
+        if fast_lora is not None and FAST_ADAPTER not in {n for a in pipeline.get_list_adapters().values() for n in a}:
+            if fast_lora.suffix != ".safetensors":
+                raise LoraUnavailable("ONTOP_GPU_FAST_LORA must be a .safetensors file.")
+            pipeline.load_lora_weights(str(fast_lora), adapter_name=FAST_ADAPTER)
+
+    @property
+    def loaded(self) -> set[str]:
+        """Style adapters on the pipeline: the pipeline itself is the record of what is loaded."""
+        names = {name for adapters in self.pipeline.get_list_adapters().values() for name in adapters}
+        return names - {FAST_ADAPTER}
 
     def activate(self, ref: LoraRef | None) -> None:
-        if ref is None:
-            if self.loaded:
+        names, weights = ([FAST_ADAPTER], [1.0]) if self.fast else ([], [])
+        if ref is not None:
+            if ref.adapter_name not in self.loaded:
+                path = self._fetch(ref)
+                logger.info("loading style LoRA %s", ref.adapter_name)
+                self.pipeline.load_lora_weights(str(path), adapter_name=ref.adapter_name)
+            names.append(ref.adapter_name)
+            weights.append(ref.weight)
+        if not names:
+            if self.pipeline.get_list_adapters():
                 self.pipeline.disable_lora()
             return
-        if ref.adapter_name not in self.loaded:
-            path = self._fetch(ref)
-            logger.info("loading style LoRA %s", ref.adapter_name)
-            self.pipeline.load_lora_weights(str(path), adapter_name=ref.adapter_name)
-            self.loaded.add(ref.adapter_name)
         self.pipeline.enable_lora()
-        self.pipeline.set_adapters([ref.adapter_name], adapter_weights=[ref.weight])
+        self.pipeline.set_adapters(names, adapter_weights=weights)
 
     def _fetch(self, ref: LoraRef) -> Path:
         path = self.cache_dir / f"{ref.sha256}.safetensors"

@@ -82,7 +82,11 @@ class ModelRegistry:
             if role not in self._loaded:
                 source = self.source(role)
                 logger.info("loading %s from %s on %s (%s)", role, source, self.device, self.dtype)
-                model = _LOADERS[role](source, self.device, self.dtype)
+                if role == "inpaint" and self.config.model_sources.get("vae"):
+                    vae = resolve_local_source(self.config.model_sources["vae"])
+                    model = _load_inpaint(source, self.device, self.dtype, vae_source=vae)
+                else:
+                    model = _LOADERS[role](source, self.device, self.dtype)
                 if role == "inpaint" and self.config.workflow is not None:
                     from gpu_worker.stages.inpaint import prepare_pipeline
 
@@ -156,11 +160,16 @@ def ensure_tiny_model(model_dir: Path, role: str) -> Path:
     return target
 
 
-def _load_inpaint(source: Path, device: torch.device, dtype: torch.dtype):
-    from diffusers import StableDiffusionXLInpaintPipeline
+def _load_inpaint(source: Path, device: torch.device, dtype: torch.dtype, vae_source: Path | None = None):
+    from diffusers import AutoencoderKL, StableDiffusionXLInpaintPipeline
 
+    extra = {}
+    if vae_source is not None:  # e.g. an fp16-safe SDXL VAE: the stock one overflows in fp16
+        extra["vae"] = AutoencoderKL.from_pretrained(
+            vae_source, dtype=dtype, use_safetensors=True, local_files_only=True
+        )
     pipeline = StableDiffusionXLInpaintPipeline.from_pretrained(
-        source, dtype=dtype, use_safetensors=True, local_files_only=True
+        source, dtype=dtype, use_safetensors=True, local_files_only=True, **extra
     )
     pipeline.set_progress_bar_config(disable=True)
     return pipeline.to(device)

@@ -6,6 +6,7 @@ import gc
 import threading
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 from gpu_worker.config import WorkerConfig
 from gpu_worker.loras import LoraManager
@@ -24,7 +25,10 @@ class Runtime:
 
     def loras(self, pipeline) -> LoraManager:
         if self._loras is None or self._loras.pipeline is not pipeline:
-            self._loras = LoraManager(pipeline, self.storage, self.config.model_dir / "loras")
+            fast = self.config.workflow.fast_lora if self.config.workflow else None
+            self._loras = LoraManager(
+                pipeline, self.storage, self.config.model_dir / "loras", fast_lora=Path(fast) if fast else None
+            )
         return self._loras
 
     def release_memory(self) -> None:

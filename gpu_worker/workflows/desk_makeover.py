@@ -85,8 +85,11 @@ def run(ctx: JobContext) -> JobResult:
         mask = build_mask(work.size, item_masks=items, desk_masks=desks)
 
     seed = int(params.get("seed") or random.SystemRandom().randrange(2**31))
-    steps = int(style_params.get("steps") or settings.steps)
-    guidance = float(style_params.get("guidance") or settings.guidance)
+    if settings.fast_lora:  # few-step mode decides steps and guidance: the distilled LoRA needs them
+        steps, guidance = settings.fast_steps, settings.fast_guidance
+    else:
+        steps = int(style_params.get("steps") or settings.steps)
+        guidance = float(style_params.get("guidance") or settings.guidance)
     strength = float(style_params.get("strength") or settings.strength)
 
     def on_step(step: int, total: int) -> None:
