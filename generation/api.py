@@ -10,6 +10,8 @@ from rest_framework.views import APIView
 from generation import selectors, services
 from generation.images import ImageRejected
 from generation.models import GenerationJob
+from shop import selectors as shop_selectors
+from shop.api import RecommendationOutput
 
 
 class StyleOutput(serializers.Serializer):
@@ -43,6 +45,7 @@ class JobOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
     state = JobStateOutput()
     images = serializers.DictField(child=serializers.CharField())
+    items = RecommendationOutput(many=True)
 
 
 def _job_output(request, job: GenerationJob) -> dict:
@@ -53,6 +56,7 @@ def _job_output(request, job: GenerationJob) -> dict:
         "created_at": job.created_at,
         "finished_at": job.finished_at,
         "state": asdict(selectors.job_state(job=job)),
+        "items": shop_selectors.job_recommendations(job=job),
         "images": {
             role: request.build_absolute_uri(reverse("generation:job_image", args=[job.id, role]))
             for role in dict.fromkeys(roles)
@@ -72,7 +76,9 @@ class JobListCreateApi(APIView):
     @extend_schema(responses={200: JobOutput(many=True)}, tags=["generation"])
     def get(self, request):
         jobs = selectors.jobs_of(owner=request.user)[:50]
-        return Response(JobOutput([_job_output(request, j) for j in jobs], many=True).data)
+        return Response(
+            JobOutput([_job_output(request, j) for j in jobs], many=True, context={"request": request}).data
+        )
 
     @extend_schema(request=JobCreateInput, responses={201: JobOutput}, tags=["generation"])
     def post(self, request):
@@ -89,11 +95,11 @@ class JobListCreateApi(APIView):
             code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.code == "too_large" else status.HTTP_400_BAD_REQUEST
             return Response({"code": exc.code, "message": exc.message}, status=code)
         job = services.job_create(owner=request.user, upload=upload, style=style)
-        return Response(JobOutput(_job_output(request, job)).data, status=status.HTTP_201_CREATED)
+        return Response(JobOutput(_job_output(request, job), context={"request": request}).data, status=201)
 
 
 class JobDetailApi(APIView):
     @extend_schema(responses={200: JobOutput}, tags=["generation"])
     def get(self, request, job_id):
         job = selectors.job_get(owner=request.user, job_id=job_id)
-        return Response(JobOutput(_job_output(request, job)).data)
+        return Response(JobOutput(_job_output(request, job), context={"request": request}).data)

@@ -47,15 +47,17 @@ def job_state(*, job: GenerationJob) -> JobState:
         try:
             rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
             if rq_job is not None:
+                rq_status = rq_job.get_status()
                 progress = dispatch.gpu_job_progress(rq_job)
-                if progress is not None:
+                if rq_status in ("finished", "failed"):
+                    # The GPU is done; the Django-side worker is finding deals and recording it.
+                    status, stage, percent = GenerationJob.Status.RUNNING, "finding_deals", 99.0
+                elif progress is not None:
                     status = GenerationJob.Status.RUNNING
                     stage, percent, step, total = progress.stage, progress.percent, progress.step, progress.total_steps
-                elif rq_job.get_status() == "queued":
+                elif rq_status == "queued":
                     position = rq_job.get_position()
                     stage = "queued"
-                elif rq_job.get_status() in ("finished", "failed"):
-                    stage, percent = "finishing", 100.0
         except RedisError:
             stage = "unknown"
     return JobState(

@@ -104,6 +104,20 @@ def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
     return job_fail(job_id=job_id, code=result.error.code.value, message=result.error.message, result=result)
 
 
+def job_attach_offers(*, job_id: uuid.UUID, result: JobResult) -> None:
+    """Offers for each recommended item (shop decides where from). Never blocks the result."""
+    from shop.services import job_offers_attach
+
+    job = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).first()
+    if job is None:
+        return
+    job.result = result.to_dict()  # in memory only: job_finalize writes it
+    try:
+        job_offers_attach(job=job)
+    except Exception:
+        logger.exception("could not attach offers to job %s", job_id)
+
+
 def job_fail(*, job_id: uuid.UUID, code: str, message: str, result: JobResult | None = None) -> bool:
     updated = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).update(
         status=GenerationJob.Status.FAILED,

@@ -6,15 +6,21 @@ import logging
 import uuid
 
 from generation import dispatch, services
-from gpu_worker.contract import ContractError, ErrorCode, JobResult
+from gpu_worker.contract import ContractError, ErrorCode, JobResult, JobStatus
 
 logger = logging.getLogger(__name__)
 
 
 def finalize_gpu_job(job_id: str) -> str:
-    """Read the GPU job's outcome from RQ and record it in PostgreSQL (idempotent)."""
+    """Read the GPU job's outcome from RQ and record it in PostgreSQL (idempotent).
+
+    On success the shopping offers are looked up first ("finding deals"), so that a person who
+    sees "succeeded" also sees the item cards.
+    """
     rq_job = dispatch.gpu_job_fetch(f"gpu-{job_id}")
     result = _result_of(job_id, rq_job)
+    if result.status is JobStatus.SUCCEEDED:
+        services.job_attach_offers(job_id=uuid.UUID(job_id), result=result)
     changed = services.job_finalize(job_id=uuid.UUID(job_id), result=result)
     return f"{result.status.value}{'' if changed else ' (already final)'}"
 

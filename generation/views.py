@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 from generation import selectors, services
 from generation.forms import NewMakeoverForm
 from generation.images import ImageRejected
+from shop import selectors as shop_selectors
 
 
 def home(request):
@@ -30,7 +31,7 @@ def makeover_new(request):
             owner=request.user,
             upload=upload,
             style=form.cleaned_data.get("style"),
-            preferences={"tone": form.cleaned_data.get("tone") or "neutral"},
+            preferences=form.preferences(),
         )
         return redirect("generation:job_detail", job_id=job.id)
     status = 400 if request.method == "POST" else 200
@@ -40,7 +41,12 @@ def makeover_new(request):
 @login_required
 def job_detail(request, job_id):
     job = selectors.job_get(owner=request.user, job_id=job_id)
-    context = {"job": job, "state": selectors.job_state(job=job), "items": selectors.job_items(job=job)}
+    context = {
+        "job": job,
+        "state": selectors.job_state(job=job),
+        "items": selectors.job_items(job=job),
+        "recommendations": shop_selectors.job_recommendations(job=job),
+    }
     return render(request, "generation/job_detail.html", context)
 
 

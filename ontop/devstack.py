@@ -342,6 +342,7 @@ def _serve(group: ProcessGroup, env: dict[str, str], host: str, port: int) -> in
     django_worker += ["--serializer", "rq.serializers.JSONSerializer"]
     group.start("django-worker", django_worker, env)
     group.start("gpu-worker", [sys.executable, "-m", "gpu_worker"], env)
+    group.start("periodic", [sys.executable, "manage.py", "periodic"], env)
     _wait_until(lambda: _port_open(port) or group.first_exited() is not None, timeout=60, what="the web server")
     print(f"\n[ontop] OnTop is running: http://{host}:{port}/   (API docs: http://{host}:{port}/api/docs/)")
     print("[ontop] GPU worker uses the TINY preset: random weights, results are noise by design.")

@@ -60,6 +60,39 @@ try:
     UPLOAD_MAX_BYTES = env_int("ONTOP_UPLOAD_MAX_BYTES", 15 * 1024 * 1024, minimum=1024)
     GPU_JOB_TIMEOUT_SECONDS = env_int("ONTOP_GPU_JOB_TIMEOUT", 15 * 60, minimum=10)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+
+    # Naver Shopping (shop/naver). Without credentials, offers come from the curated catalog.
+    NAVER_CLIENT_ID = env_str("NAVER_CLIENT_ID", "")
+    NAVER_CLIENT_SECRET = env_str("NAVER_CLIENT_SECRET", "")
+    if bool(NAVER_CLIENT_ID) != bool(NAVER_CLIENT_SECRET):
+        raise ConfigError("Set both NAVER_CLIENT_ID and NAVER_CLIENT_SECRET, or neither.")
+    NAVER_API_BASE_URL = env_url("NAVER_API_BASE_URL", "https://openapi.naver.com", schemes=("https", "http"))
+    NAVER_DAILY_CALL_LIMIT = env_int("NAVER_DAILY_CALL_LIMIT", 24_000, minimum=0, maximum=1_000_000)
+    NAVER_CACHE_SECONDS = env_int("NAVER_CACHE_SECONDS", 6 * 3600, minimum=0)
+    NAVER_TIMEOUT_SECONDS = env_int("NAVER_TIMEOUT_SECONDS", 5, minimum=1, maximum=60)
+    NAVER_MAX_RETRIES = env_int("NAVER_MAX_RETRIES", 2, minimum=0, maximum=5)
+    # Buy links must point at these hosts (and their subdomains): Naver and large Korean malls.
+    NAVER_TRUSTED_HOSTS = tuple(
+        env_list(
+            "NAVER_TRUSTED_HOSTS",
+            [
+                "naver.com",
+                "11st.co.kr",
+                "gmarket.co.kr",
+                "auction.co.kr",
+                "coupang.com",
+                "ssg.com",
+                "lotteon.com",
+                "interpark.com",
+                "hmall.com",
+                "cjonstyle.com",
+                "gsshop.com",
+                "ohou.se",
+            ],
+        )
+    )
+    OFFERS_PER_ITEM = env_int("ONTOP_OFFERS_PER_ITEM", 3, minimum=1, maximum=10)
+    OFFERS_STALE_HOURS = env_int("ONTOP_OFFERS_STALE_HOURS", 24, minimum=1)
     _BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 except ConfigError as exc:  # Django reports ImproperlyConfigured; manage.py/wsgi print it plainly.
     raise ImproperlyConfigured(str(exc)) from None
@@ -77,6 +110,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "ontop",
     "ontop.accounts",
     "generation",
     "shop",

@@ -6,6 +6,7 @@ from generation import api as generation_api
 from generation import views as generation_views
 from ontop import health
 from ontop.accounts import api as accounts_api
+from shop import api as shop_api
 
 api_patterns = [
     path("auth/signup/", accounts_api.SignUpApi.as_view(), name="signup"),
@@ -15,6 +16,9 @@ api_patterns = [
     path("styles/", generation_api.StyleListApi.as_view(), name="styles"),
     path("makeovers/", generation_api.JobListCreateApi.as_view(), name="makeovers"),
     path("makeovers/<uuid:job_id>/", generation_api.JobDetailApi.as_view(), name="makeover_detail"),
+    path("shop/categories/", shop_api.CategoryListApi.as_view(), name="shop_categories"),
+    path("shop/products/", shop_api.ProductListApi.as_view(), name="shop_products"),
+    path("shop/products/<int:product_id>/", shop_api.ProductDetailApi.as_view(), name="shop_product"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
@@ -23,6 +27,7 @@ urlpatterns = [
     path("", generation_views.home, name="home"),
     path("accounts/", include("ontop.accounts.urls")),
     path("makeovers/", include("generation.urls")),
+    path("shop/", include("shop.urls")),
     path("api/", include((api_patterns, "api"))),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz/", health.healthz, name="healthz"),

@@ -1,21 +1,250 @@
-from django.db import transaction
+"""Writes for the shop: catalog upserts, offers for makeovers, buy-link clicks, refreshes."""
 
-from shop.models import Category, Product
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Min
+from django.utils import timezone
+
+from shop.models import (
+    Category,
+    Offer,
+    OfferClick,
+    PricePoint,
+    Product,
+    Recommendation,
+    RecommendationOffer,
+)
+from shop.naver.client import NaverItem, is_trusted_link
+from shop.naver.search import naver_configured, search_shopping
+
+logger = logging.getLogger(__name__)
+
+# Words in Naver's category path (or the title) that mark a result as the right kind of thing.
+CATEGORY_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "lighting": ("조명", "스탠드", "램프", "라이트"),
+    "plants": ("식물", "화분", "원예", "조화", "플랜트"),
+    "organizers": ("정리", "수납", "받침대", "선반", "거치대"),
+    "accessories": ("데스크", "매트", "거치대", "액세서리", "패드", "문구"),
+    "audio": ("스피커", "음향", "오디오", "사운드"),
+    "decor": ("인테리어", "소품", "머그", "컵", "장식", "액자"),
+    "tech": ("PC", "컴퓨터", "주변기기", "디지털", "모니터"),
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    minimum: int | None = None
+    maximum: int | None = None
+
+    @classmethod
+    def from_preferences(cls, preferences: dict | None) -> Budget:
+        preferences = preferences or {}
+
+        def amount(key):
+            value = preferences.get(key)
+            return int(value) if isinstance(value, int | float) and value >= 0 else None
+
+        return cls(amount("budget_min"), amount("budget_max"))
+
+    def allows(self, price: int) -> bool:
+        return (self.minimum is None or price >= self.minimum) and (self.maximum is None or price <= self.maximum)
+
+
+def pick_offers(items: list[NaverItem], *, category: str | None, budget: Budget, count: int) -> list[NaverItem]:
+    """The cheapest relevant results within the budget; nothing over it (the card says so)."""
+    priced = [item for item in items if item.lprice]
+    keywords = CATEGORY_KEYWORDS.get(category or "", ())
+    relevant = [i for i in priced if any(k in " ".join(i.categories) or k in i.title for k in keywords)] or priced
+    affordable = [i for i in relevant if budget.allows(i.lprice)]
+    chosen: list[NaverItem] = []
+    seen: set[str] = set()
+    for item in sorted(affordable, key=lambda i: i.lprice):
+        identity = item.product_id or item.link
+        if identity not in seen:
+            seen.add(identity)
+            chosen.append(item)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _category_for(slug: str | None) -> Category | None:
+    return Category.objects.filter(slug=slug).first() if slug else None
+
+
+@transaction.atomic
+def product_upsert_from_naver(item: NaverItem, *, category: Category, query_ko: str) -> Product:
+    defaults = {
+        "title": item.title[:300],
+        "brand": item.brand[:120],
+        "maker": item.maker[:120],
+        "image_url": item.image,
+    }
+    if item.product_id:
+        product, created = Product.objects.get_or_create(
+            naver_product_id=item.product_id, defaults={**defaults, "category": category, "search_query_ko": query_ko}
+        )
+        if not created:
+            Product.objects.filter(pk=product.pk).update(**defaults)
+        return product
+    return Product.objects.create(**defaults, category=category, search_query_ko=query_ko)
+
+
+@transaction.atomic
+def offer_upsert(*, product: Product, mall_name: str, price: int, link: str) -> Offer:
+    now = timezone.now()
+    offer, _ = Offer.objects.update_or_create(
+        product=product, mall_name=mall_name[:120], link=link, defaults={"price": price, "fetched_at": now}
+    )
+    _product_prices_refresh(product)
+    return offer
+
+
+def _product_prices_refresh(product: Product) -> None:
+    """Keep the denormalised lowest price and today's price point in step with visible offers."""
+    lowest = product.offers.filter(is_hidden=False).aggregate(lowest=Min("price"))["lowest"]
+    Product.objects.filter(pk=product.pk).update(lowest_price=lowest, offers_refreshed_at=timezone.now())
+    if lowest is not None:
+        point, created = PricePoint.objects.get_or_create(
+            product=product, day=timezone.localdate(), defaults={"lowest_price": lowest}
+        )
+        if not created and lowest < point.lowest_price:
+            PricePoint.objects.filter(pk=point.pk).update(lowest_price=lowest)
+
+
+def offers_for_item(*, query_ko: str, category: Category | None, budget: Budget) -> tuple[list[Offer], str]:
+    """Offers to show for one recommended item, and where they came from."""
+    count = settings.OFFERS_PER_ITEM
+    # Asked even without credentials: the cache may still hold an earlier answer.
+    outcome = search_shopping(query_ko) if query_ko else None
+    if outcome is not None and category is not None:
+        picks = pick_offers(outcome.items, category=category.slug, budget=budget, count=count)
+        offers = []
+        for item in picks:
+            product = product_upsert_from_naver(item, category=category, query_ko=query_ko)
+            offers.append(offer_upsert(product=product, mall_name=item.mall_name, price=item.lprice, link=item.link))
+        if offers:
+            return offers, outcome.source
+    return curated_offers(query_ko=query_ko, category=category, budget=budget, count=count), "curated"
+
+
+def curated_offers(*, query_ko: str, category: Category | None, budget: Budget, count: int) -> list[Offer]:
+    offers = Offer.objects.filter(is_hidden=False, product__is_hidden=False, product__is_curated=True)
+    if category is not None and offers.filter(product__category=category).exists():
+        offers = offers.filter(product__category=category)
+    words = set(query_ko.split())
+    candidates = list(offers.select_related("product").order_by("price")[:200])
+    candidates.sort(key=lambda o: (-len(words & set(o.product.search_query_ko.split())), o.price))
+    return [o for o in candidates if budget.allows(o.price)][:count]
+
+
+def job_offers_attach(*, job) -> int:
+    """Store the recommended items of a finished generation with offers for each. Idempotent."""
+    if job.recommendations.exists():
+        return 0
+    data = (job.result or {}).get("data", {})
+    budget = Budget.from_preferences(job.spec.get("params", {}).get("preferences"))
+    planned = []
+    for position, item in enumerate(data.get("items", [])):
+        category = _category_for(item.get("category"))
+        offers, source = offers_for_item(query_ko=item.get("query_ko", ""), category=category, budget=budget)
+        planned.append((position, item, category, offers, source))
+    try:
+        with transaction.atomic():
+            for position, item, category, offers, _source in planned:
+                hotspot = item.get("hotspot") or {}
+                recommendation = Recommendation.objects.create(
+                    job=job,
+                    position=position,
+                    label=str(item.get("label", ""))[:80],
+                    query_ko=str(item.get("query_ko", ""))[:120],
+                    category=category,
+                    placement=str(item.get("placement", ""))[:120],
+                    hotspot_x=hotspot.get("x"),
+                    hotspot_y=hotspot.get("y"),
+                )
+                RecommendationOffer.objects.bulk_create(
+                    [RecommendationOffer(recommendation=recommendation, offer=o, rank=r) for r, o in enumerate(offers)]
+                )
+                product_ids = {offer.product_id for offer in offers}
+                Product.objects.filter(pk__in=product_ids).update(recommended_count=F("recommended_count") + 1)
+    except IntegrityError:
+        return 0  # a concurrent run attached them first
+    return len(planned)
+
+
+def offer_click(*, offer_id: int, recommendation_id: int | None) -> str | None:
+    """Count a buy-link click and return where to send the person (None: no such visible offer)."""
+    offer = Offer.objects.filter(pk=offer_id, is_hidden=False, product__is_hidden=False).first()
+    if offer is None or not is_trusted_link(offer.link, tuple(settings.NAVER_TRUSTED_HOSTS)):
+        return None
+    recommendation = (
+        Recommendation.objects.filter(pk=recommendation_id, offers=offer).first() if recommendation_id else None
+    )
+    with transaction.atomic():
+        OfferClick.objects.create(
+            offer=offer, recommendation=recommendation, job_id=recommendation.job_id if recommendation else None
+        )
+        Offer.objects.filter(pk=offer.pk).update(click_count=F("click_count") + 1)
+        Product.objects.filter(pk=offer.product_id).update(click_count=F("click_count") + 1)
+    return offer.link
+
+
+def product_refresh_offers(*, product: Product) -> str:
+    """Re-price a product from Naver. Returns what happened, for logs and the admin."""
+    if not naver_configured():
+        return "skipped: Naver is not configured"
+    outcome = search_shopping(product.search_query_ko or product.title)
+    if outcome.source not in ("naver", "cache"):
+        return f"skipped: {outcome.error or 'no fresh results'}"
+    if product.naver_product_id:
+        matches = [i for i in outcome.items if i.product_id == product.naver_product_id and i.lprice]
+    else:
+        slug = product.category.slug if product.category_id else None
+        matches = pick_offers(outcome.items, category=slug, budget=Budget(), count=settings.OFFERS_PER_ITEM)
+    for item in matches:
+        offer_upsert(product=product, mall_name=item.mall_name, price=item.lprice, link=item.link)
+    Product.objects.filter(pk=product.pk).update(offers_refreshed_at=timezone.now())
+    return f"refreshed {len(matches)} offers"
+
+
+def offers_refresh_stale(*, limit: int = 50) -> int:
+    cutoff = timezone.now() - timezone.timedelta(hours=settings.OFFERS_STALE_HOURS)
+    stale = Product.objects.filter(is_hidden=False, offers_refreshed_at__lt=cutoff).order_by("offers_refreshed_at")
+    refreshed = 0
+    for product in stale.select_related("category")[:limit]:
+        if product_refresh_offers(product=product).startswith("refreshed"):
+            refreshed += 1
+    return refreshed
+
 
 DEMO_CATEGORIES = [
     ("lighting", "Lighting", "조명"),
     ("plants", "Plants", "식물"),
     ("organizers", "Organizers", "정리용품"),
     ("accessories", "Desk accessories", "데스크 액세서리"),
+    ("audio", "Audio", "오디오"),
+    ("decor", "Decor", "인테리어 소품"),
+    ("tech", "Tech", "디지털"),
 ]
 
+# (category, title, Korean query, price): curated offers link to Naver Shopping's own search.
 DEMO_PRODUCTS = [
-    ("lighting", "LED monitor light bar", "모니터 조명 스크린바"),
-    ("lighting", "Warm desk lamp", "무드등 데스크 스탠드"),
-    ("plants", "Small potted succulent", "미니 다육이 화분"),
-    ("organizers", "Wooden desk organizer", "원목 데스크 정리함"),
-    ("accessories", "Felt desk mat", "펠트 데스크 매트"),
-    ("accessories", "Monitor stand riser", "모니터 받침대"),
+    ("lighting", "LED monitor light bar", "모니터 조명 스크린바", 39_000),
+    ("lighting", "Warm desk lamp", "LED 데스크 스탠드 조명", 45_900),
+    ("plants", "Small potted succulent", "미니 화분 식물", 12_900),
+    ("organizers", "Wooden monitor stand", "원목 모니터 받침대", 34_800),
+    ("organizers", "Desk organizer", "데스크 정리함 수납", 19_900),
+    ("accessories", "Leather desk mat", "데스크 매트 가죽", 24_900),
+    ("accessories", "Headphone stand", "헤드폰 거치대", 15_900),
+    ("audio", "Compact desk speaker", "블루투스 스피커 데스크", 59_000),
+    ("decor", "Ceramic mug", "세라믹 머그컵", 14_500),
 ]
 
 
@@ -27,10 +256,18 @@ def catalog_load_demo() -> int:
         categories[slug], _ = Category.objects.update_or_create(
             slug=slug, defaults={"name_en": name_en, "name_ko": name_ko}
         )
-    for category_slug, title, query_ko in DEMO_PRODUCTS:
-        Product.objects.update_or_create(
+    for category_slug, title, query_ko, price in DEMO_PRODUCTS:
+        product, _ = Product.objects.update_or_create(
             title=title,
             is_curated=True,
             defaults={"category": categories[category_slug], "search_query_ko": query_ko},
         )
+        link = f"https://search.shopping.naver.com/search/all?query={quote(query_ko)}"
+        Offer.objects.update_or_create(
+            product=product,
+            mall_name="네이버쇼핑",
+            link=link,
+            defaults={"price": price, "fetched_at": timezone.now()},
+        )
+        _product_prices_refresh(product)
     return len(DEMO_PRODUCTS)

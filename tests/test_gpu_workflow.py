@@ -13,7 +13,9 @@ from PIL import Image
 from generation import dispatch, services
 from generation.models import GenerationJob, Style
 from gpu_worker.contract import PROGRESS_META_KEY
+from shop.services import catalog_load_demo
 from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
+from tests.fake_naver import FakeNaver
 from tests.photos import make_desk_photo
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -41,9 +43,11 @@ def _run_workers(**env: str) -> None:
 
 
 def test_desk_makeover_end_to_end(logged_in_client, user, redis_clean):
+    catalog_load_demo()
     style = Style.objects.create(slug="cozy", name_en="Cozy", name_ko="코지", prompt_addition="warm wood")
-    job = _submit(logged_in_client, size=(400, 300), style=style.pk, tone="warm")
+    job = _submit(logged_in_client, size=(400, 300), style=style.pk, tone="warm", budget_max=60000)
     assert job.kind == GenerationJob.Kind.DESK_MAKEOVER
+    assert job.spec["params"]["preferences"] == {"tone": "warm", "budget_max": 60000}
     assert job.spec["params"]["style"]["prompt_addition"] == "warm wood", "the style is snapshotted"
     style.prompt_addition = "changed later"
     style.save()
@@ -73,9 +77,14 @@ def test_desk_makeover_end_to_end(logged_in_client, user, redis_clean):
     gpu_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
     assert gpu_job.get_meta()[PROGRESS_META_KEY]["stage"] == "done"
 
+    recommendations = list(job.recommendations.order_by("position"))
+    assert [r.label for r in recommendations] == [i["label"] for i in data["items"]]
+    assert all(r.offers.exists() for r in recommendations), "every item has offers (curated: no Naver key)"
+    assert all(o.price <= 60000 for r in recommendations for o in r.offers.all()), "within the budget"
     page = logged_in_client.get(reverse("generation:job_detail", args=[job.id])).content.decode()
     assert "What we added" in page
     assert data["items"][0]["label"].capitalize() in page
+    assert "/shop/go/" in page, "buy links on the item cards"
 
     # A new variation of the same photo: new seed, perception comes from the cache.
     variation = services.job_create(owner=user, upload=job.upload, style=style, seed=data["seed"] + 1)
@@ -96,3 +105,19 @@ def test_a_photo_that_is_not_a_desk_fails_with_a_clear_reason(logged_in_client, 
     assert job.error_code == "not_a_desk"
     page = logged_in_client.get(reverse("generation:job_detail", args=[job.id])).content.decode()
     assert "doesn&#x27;t look like a desk" in page
+
+
+def test_desk_makeover_offers_come_from_naver_when_configured(logged_in_client, user, redis_clean, settings):
+    with FakeNaver() as naver:
+        settings.NAVER_CLIENT_ID, settings.NAVER_CLIENT_SECRET = "id", "secret"
+        settings.NAVER_API_BASE_URL = naver.base_url
+        catalog_load_demo()
+        job = _submit(logged_in_client)
+        _run_workers()
+        job.refresh_from_db()
+        assert job.status == GenerationJob.Status.SUCCEEDED
+        assert naver.requests, "the Django-side worker asked Naver"
+        for recommendation in job.recommendations.all():
+            offers = list(recommendation.offers.select_related("product"))
+            assert offers, recommendation.label
+            assert all(offer.product.naver_product_id for offer in offers)

@@ -40,6 +40,8 @@ def test_preview_job_round_trip_through_the_real_workers(logged_in_client, user,
 
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.QUEUED, "the database changes only in finalize"
+    between = logged_in_client.get(reverse("generation:job_status", args=[job.id])).json()
+    assert (between["status"], between["stage"]) == ("running", "finding_deals")
     run_django_worker_burst()
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.SUCCEEDED, (job.error_code, job.error_message)
@@ -142,3 +144,14 @@ def test_one_worker_per_gpu_under_the_supervisor(user, redis_clean):
         assert rq_job.is_finished
         names.add(rq_job.worker_name)
     assert all(name.endswith(("-gpu0", "-gpu1")) for name in names), names
+
+
+def test_an_upside_down_budget_is_a_form_error(logged_in_client, user, redis_clean):
+    photo = io.BytesIO(make_desk_photo())
+    response = logged_in_client.post(
+        reverse("generation:new"), {"photo": photo, "budget_min": 50000, "budget_max": 100}
+    )
+    assert response.status_code == 400
+    assert "upper budget" in response.content.decode()
+    assert not GenerationJob.objects.exists()
+    assert not Upload.objects.exists()
