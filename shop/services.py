@@ -140,8 +140,10 @@ def curated_offers(*, query_ko: str, category: Category | None, budget: Budget, 
         offers = offers.filter(product__category=category)
     words = set(query_ko.split())
     candidates = list(offers.select_related("product").order_by("price")[:200])
-    candidates.sort(key=lambda o: (-len(words & set(o.product.search_query_ko.split())), o.price))
-    return [o for o in candidates if budget.allows(o.price)][:count]
+    # Products that share words with the query are the answer; the rest of the category only
+    # when none does (a "monitor stand" item must not be offered every organizer).
+    matching = [o for o in candidates if words & set(o.product.search_query_ko.split())]
+    return [o for o in (matching or candidates) if budget.allows(o.price)][:count]
 
 
 def job_offers_attach(*, job) -> int:

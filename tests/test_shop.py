@@ -158,6 +158,16 @@ def test_without_credentials_offers_come_from_the_curated_catalog(user, demo_cat
         assert offers
         assert all(o.product.is_curated for o in offers)
         assert all(o.product.category == rec.category for o in offers)
+    stand = job.recommendations.create(
+        position=9,
+        label="monitor stand",
+        query_ko="원목 모니터 받침대",
+        category=Category.objects.get(slug="organizers"),
+    )
+    offers = services.curated_offers(
+        query_ko=stand.query_ko, category=stand.category, budget=services.Budget(), count=3
+    )
+    assert [o.product.title for o in offers] == ["Wooden monitor stand"], "only the matching curated product"
 
 
 def test_nothing_over_the_budget_is_offered(user, demo_catalog, settings):
