@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check-boundaries check-migrations pytest format clean
+.PHONY: run test browser-deps lint check-boundaries check-migrations pytest format clean
 
 # Installs both tiers and the dev tools; re-runs only when a requirements file changes.
 $(STAMP): requirements.txt requirements-gpu.txt requirements-dev.txt
@@ -16,7 +16,15 @@ $(STAMP): requirements.txt requirements-gpu.txt requirements-dev.txt
 run: $(STAMP)
 	$(BIN)/python -m ontop.devstack run
 
-test: $(STAMP) lint check-boundaries check-migrations pytest
+test: $(STAMP) browser-deps lint check-boundaries check-migrations pytest
+
+# The browser test drives Debian's headless Chromium (tools that download their own browser
+# cannot work here). Installed once if missing; fonts-noto-cjk so Korean renders in screenshots.
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then \
+		echo "Installing Chromium, chromedriver and CJK fonts for the browser test..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,7 +7,14 @@ from django.conf import settings
 from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 
-from gpu_worker.contract import GPU_JOB_FUNCTION, GPU_QUEUE, PROGRESS_META_KEY, JobSpec, Progress
+from gpu_worker.contract import (
+    CANCEL_KEY_PREFIX,
+    GPU_JOB_FUNCTION,
+    GPU_QUEUE,
+    PROGRESS_META_KEY,
+    JobSpec,
+    Progress,
+)
 
 FINALIZE_FUNCTION = "generation.tasks.finalize_gpu_job"
 GPU_RESULT_TTL = 7 * 24 * 3600
@@ -53,3 +60,12 @@ def gpu_job_progress(rq_job: Job) -> Progress | None:
     if raw is None:
         return None
     return Progress.from_dict(raw)
+
+
+def gpu_job_cancel(*, job_id: str) -> None:
+    """Ask the GPU tier to drop the job: taken off the queue if waiting, stopped at its next step if running."""
+    connection = django_rq.get_connection(GPU_QUEUE)
+    connection.set(f"{CANCEL_KEY_PREFIX}{job_id}", "1", ex=24 * 3600)
+    rq_job = gpu_job_fetch(f"gpu-{job_id}")
+    if rq_job is not None and rq_job.get_status() in ("queued", "deferred", "scheduled"):
+        rq_job.cancel(enqueue_dependents=True)

@@ -1,12 +1,15 @@
+import uuid
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from generation.selectors import styles_active
+from shop.selectors import categories
 
 
-class NewMakeoverForm(forms.Form):
-    photo = forms.FileField(label=_("Desk photo"), help_text=_("JPEG, PNG or WebP, up to 15 MB."))
-    style = forms.ModelChoiceField(queryset=styles_active(), required=False, label=_("Style"), empty_label=None)
+class PreferencesForm(forms.Form):
+    """What a person may tell us about the makeover they want (all optional)."""
+
     tone = forms.ChoiceField(
         label=_("Colour tone"),
         choices=[("neutral", _("Neutral")), ("warm", _("Warm")), ("cool", _("Cool"))],
@@ -15,21 +18,57 @@ class NewMakeoverForm(forms.Form):
     )
     budget_min = forms.IntegerField(label=_("Budget from (₩)"), required=False, min_value=0, max_value=100_000_000)
     budget_max = forms.IntegerField(label=_("Budget up to (₩)"), required=False, min_value=0, max_value=100_000_000)
+    include_categories = forms.MultipleChoiceField(
+        label=_("More of"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    avoid_categories = forms.MultipleChoiceField(
+        label=_("Less of"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, language: str = "en", **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(c.slug, c.name_ko if language == "ko" else c.name_en) for c in categories()]
+        self.fields["include_categories"].choices = choices
+        self.fields["avoid_categories"].choices = choices
 
     def clean(self):
         cleaned = super().clean()
         low, high = cleaned.get("budget_min"), cleaned.get("budget_max")
         if low is not None and high is not None and low > high:
             self.add_error("budget_max", _("The upper budget must be at least the lower one."))
+        both = set(cleaned.get("include_categories") or ()) & set(cleaned.get("avoid_categories") or ())
+        if both:
+            self.add_error("avoid_categories", _("A category cannot be both wanted and avoided."))
         return cleaned
 
     def preferences(self) -> dict:
         data = self.cleaned_data
-        preferences = {"tone": data.get("tone") or "neutral"}
+        preferences: dict = {"tone": data.get("tone") or "neutral"}
         for key in ("budget_min", "budget_max"):
             if data.get(key) is not None:
                 preferences[key] = data[key]
+        for key in ("include_categories", "avoid_categories"):
+            if data.get(key):
+                preferences[key] = list(data[key])
         return preferences
+
+
+class NewMakeoverForm(PreferencesForm):
+    photo = forms.FileField(label=_("Desk photo"), help_text=_("JPEG, PNG, WebP or HEIC, up to 15 MB."))
+    style = forms.ModelChoiceField(queryset=styles_active(), required=False, label=_("Style"), empty_label=None)
+    # A fresh id per form: submitting the same form twice (double click, retry) makes one job.
+    submission_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    field_order = ["photo", "style", "tone", "budget_min", "budget_max", "include_categories", "avoid_categories"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["style"].queryset = styles_active()
+        self.fields["submission_id"].initial = uuid.uuid4()
+
+
+class RestyleForm(forms.Form):
+    style = forms.ModelChoiceField(queryset=styles_active(), label=_("Style"), empty_label=None)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

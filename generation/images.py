@@ -7,12 +7,15 @@ import warnings
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # iPhones upload HEIC; it is decoded here and stored as JPEG
 
 # Anything bigger is refused before decoding (a phone photo is ~12-50 MP).
 MAX_PIXELS = 64_000_000
 MIN_SIDE = 64
 MAX_SIDE = 12_000
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "MPO", "HEIF"}
 
 
 class ImageRejected(ValueError):
@@ -40,7 +43,7 @@ def normalise_photo(raw: bytes, *, max_bytes: int) -> NormalisedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(raw))
             if image.format not in ACCEPTED_FORMATS:
-                raise ImageRejected("unsupported_format", "Please upload a JPEG, PNG or WebP photo.")
+                raise ImageRejected("unsupported_format", "Please upload a JPEG, PNG, WebP or HEIC photo.")
             width, height = image.size
             if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
                 raise ImageRejected("too_many_pixels", "The photo's dimensions are too large.")

@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -13,8 +14,25 @@ class Style(models.Model):
     name_ko = models.CharField(_("name (Korean)"), max_length=80)
     description_en = models.TextField(_("description (English)"), blank=True)
     description_ko = models.TextField(_("description (Korean)"), blank=True)
+    preview_image = models.ImageField(_("preview image"), upload_to="styles/previews/", blank=True)
     prompt_addition = models.CharField(_("prompt addition"), max_length=500, blank=True)
     negative_prompt_addition = models.CharField(_("negative prompt addition"), max_length=500, blank=True)
+    trigger_words = models.CharField(_("trigger words"), max_length=200, blank=True)
+    # A LoRA is optional: a style can be prompt-only. Validated (safetensors, LoRA-shaped) on upload.
+    lora_file = models.FileField(_("LoRA (.safetensors)"), upload_to="styles/loras/", blank=True)
+    lora_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    lora_weight = models.FloatField(
+        _("LoRA weight"), default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
+    )
+    steps = models.PositiveSmallIntegerField(
+        _("steps"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    guidance = models.FloatField(
+        _("guidance"), null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(30.0)]
+    )
+    strength = models.FloatField(
+        _("strength"), null=True, blank=True, validators=[MinValueValidator(0.05), MaxValueValidator(1.0)]
+    )
     is_active = models.BooleanField(_("active"), default=True)
     ordering = models.PositiveIntegerField(_("ordering"), default=0)
 
@@ -73,12 +91,17 @@ class GenerationJob(models.Model):
     result = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
+    # The client's id for this submission: the same form or API call sent twice makes one job.
+    submission_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "submission_id"], name="job_submission_once"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.id} ({self.status})"
@@ -94,3 +117,20 @@ class GenerationJob(models.Model):
     @property
     def output_prefix(self) -> str:
         return f"results/{self.owner_id}/{self.id}/"
+
+
+class Showcase(models.Model):
+    """Example before/after pictures for the home page, curated by admins (public by design)."""
+
+    title_en = models.CharField(_("title (English)"), max_length=120)
+    title_ko = models.CharField(_("title (Korean)"), max_length=120)
+    before_image = models.ImageField(_("before"), upload_to="showcase/")
+    after_image = models.ImageField(_("after"), upload_to="showcase/")
+    is_active = models.BooleanField(_("active"), default=True)
+    ordering = models.PositiveIntegerField(_("ordering"), default=0)
+
+    class Meta:
+        ordering = ["ordering", "pk"]
+
+    def __str__(self) -> str:
+        return self.title_en

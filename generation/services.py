@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile, File
 from django.db import transaction
 from django.utils import timezone
@@ -15,7 +18,7 @@ from redis.exceptions import RedisError
 from generation import dispatch
 from generation.images import ImageRejected, normalise_photo
 from generation.models import GenerationJob, Style, Upload
-from gpu_worker.contract import JobKind, JobResult, JobSpec, JobStatus
+from gpu_worker.contract import ErrorCode, JobKind, JobResult, JobSpec, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,13 @@ def upload_create(*, owner, file: File) -> Upload:
     return upload
 
 
+class QuotaExceeded(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"You have used today's {limit} makeovers. Come back tomorrow for more.")
+        self.limit = limit
+        self.message = str(self)
+
+
 def job_create(
     *,
     owner,
@@ -47,10 +57,22 @@ def job_create(
     style: Style | None = None,
     preferences: dict | None = None,
     seed: int | None = None,
+    submission_id: uuid.UUID | None = None,
 ) -> GenerationJob:
-    """Create the job row and enqueue it after the transaction commits (never a job for a rolled-back row)."""
+    """Create the job row and enqueue it after the transaction commits (never a job for a rolled-back row).
+
+    The same submission_id twice returns the first job. The daily quota is checked under a lock on
+    the user's row, so two simultaneous submissions cannot both squeeze past it.
+    """
     with transaction.atomic():
-        job = GenerationJob(owner=owner, upload=upload, kind=kind, style=style)
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        if submission_id is not None:
+            existing = GenerationJob.objects.filter(owner=owner, submission_id=submission_id).first()
+            if existing is not None:
+                return existing
+        if quota_of(owner=owner).remaining <= 0:
+            raise QuotaExceeded(settings.DAILY_GENERATION_LIMIT)
+        job = GenerationJob(owner=owner, upload=upload, kind=kind, style=style, submission_id=submission_id)
         params = {
             # Chosen here so the database knows it before the GPU does: a "new variation" is a new seed.
             "seed": seed if seed is not None else secrets.randbelow(2**31),
@@ -73,11 +95,92 @@ def job_create(
 
 def _style_snapshot(style: Style) -> dict:
     """What the style said at submission time: editing it later never changes this job."""
-    return {
+    prompt = ", ".join(p for p in (style.trigger_words, style.prompt_addition) if p)
+    snapshot = {
         "slug": style.slug,
-        "prompt_addition": style.prompt_addition,
+        "prompt_addition": prompt,
         "negative_prompt_addition": style.negative_prompt_addition,
+        "steps": style.steps,
+        "guidance": style.guidance,
+        "strength": style.strength,
     }
+    if style.lora_file and style.lora_sha256:
+        snapshot["lora"] = {"key": style.lora_file.name, "sha256": style.lora_sha256, "weight": style.lora_weight}
+    return snapshot
+
+
+@dataclass(frozen=True)
+class Quota:
+    limit: int
+    used: int
+    resets_at: datetime
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+def quota_of(*, owner) -> Quota:
+    """Makeovers started today (Asia/Seoul). Failed and cancelled ones do not count: not the person's fault."""
+    today = timezone.localdate()
+    start = timezone.make_aware(datetime.combine(today, time.min))
+    used = GenerationJob.objects.filter(
+        owner=owner,
+        created_at__gte=start,
+        status__in=(GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING, GenerationJob.Status.SUCCEEDED),
+    ).count()
+    return Quota(limit=settings.DAILY_GENERATION_LIMIT, used=used, resets_at=start + timedelta(days=1))
+
+
+def job_variation(*, owner, job: GenerationJob, style: Style | None = None, **kwargs) -> GenerationJob:
+    """A new picture from the same photo: a new seed (and optionally another style). Perception is cached."""
+    preferences = job.spec.get("params", {}).get("preferences", {})
+    return job_create(
+        owner=owner,
+        upload=job.upload,
+        kind=job.kind,
+        style=style if style is not None else job.style,
+        preferences=preferences,
+        **kwargs,
+    )
+
+
+def job_cancel(*, job: GenerationJob) -> bool:
+    """Stop a queued or running job. Returns False when it had already finished."""
+    updated = GenerationJob.objects.filter(pk=job.pk, status__in=_OPEN_STATUSES).update(
+        status=GenerationJob.Status.CANCELLED,
+        error_code="cancelled",
+        error_message="You cancelled this makeover.",
+        finished_at=timezone.now(),
+    )
+    if updated:
+        try:
+            dispatch.gpu_job_cancel(job_id=str(job.id))
+        except RedisError:
+            logger.exception("could not signal cancellation of job %s", job.id)
+    return bool(updated)
+
+
+def job_delete(*, job: GenerationJob) -> None:
+    """Delete a makeover with its files; the photo goes too when no other makeover uses it."""
+    job_cancel(job=job)
+    storage = job.upload.image.storage
+    keys = [o.get("key") for o in (job.result or {}).get("outputs", []) if o.get("key")]
+    keys.append(f"{job.output_prefix}thumb.jpg")
+    upload = job.upload
+    with transaction.atomic():
+        job.delete()
+        orphan = not upload.jobs.exists()
+        if orphan:
+            upload.delete()
+    for key in keys:
+        storage.delete(key)
+    if orphan:
+        storage.delete(upload.image.name)
+
+
+def style_lora_accept(*, style: Style, sha256: str) -> None:
+    Style.objects.filter(pk=style.pk).update(lora_sha256=sha256)
 
 
 def job_dispatch(*, job_id: uuid.UUID) -> None:
@@ -101,6 +204,11 @@ def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
         )
         return bool(updated)
     assert result.error is not None
+    if result.error.code is ErrorCode.CANCELLED:
+        updated = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).update(
+            status=GenerationJob.Status.CANCELLED, error_code="cancelled", finished_at=timezone.now()
+        )
+        return bool(updated)
     return job_fail(job_id=job_id, code=result.error.code.value, message=result.error.message, result=result)
 
 

@@ -1,41 +1,74 @@
+"""Website views: validate → call a service or selector → render. Everything is the owner's only."""
+
+from __future__ import annotations
+
+import io
 from dataclasses import asdict
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from PIL import Image, ImageOps
 
 from generation import selectors, services
-from generation.forms import NewMakeoverForm
+from generation.forms import NewMakeoverForm, RestyleForm
 from generation.images import ImageRejected
+from generation.models import GenerationJob, Showcase, Style
 from shop import selectors as shop_selectors
+
+THUMB_SIZE = (480, 480)
+HISTORY_PAGE_SIZE = 12
 
 
 def home(request):
-    recent = selectors.jobs_of(owner=request.user)[:6] if request.user.is_authenticated else []
-    return render(request, "generation/home.html", {"recent_jobs": recent, "styles": selectors.styles_active()})
+    context = {
+        "styles": selectors.styles_active(),
+        "showcases": selectors.showcases(),
+        "recent_jobs": selectors.jobs_of(owner=request.user)[:4] if request.user.is_authenticated else [],
+        "quota": services.quota_of(owner=request.user) if request.user.is_authenticated else None,
+    }
+    return render(request, "generation/home.html", context)
 
 
 @login_required
 def makeover_new(request):
-    form = NewMakeoverForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            upload = services.upload_create(owner=request.user, file=form.cleaned_data["photo"])
-        except ImageRejected as exc:
-            form.add_error("photo", exc.message)
-            status = 413 if exc.code == "too_large" else 400
-            return render(request, "generation/new.html", {"form": form}, status=status)
-        job = services.job_create(
-            owner=request.user,
-            upload=upload,
-            style=form.cleaned_data.get("style"),
-            preferences=form.preferences(),
-        )
-        return redirect("generation:job_detail", job_id=job.id)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "generation/new.html", {"form": form}, status=status)
+    form = NewMakeoverForm(request.POST or None, request.FILES or None, language=get_language())
+    quota = services.quota_of(owner=request.user)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                upload = services.upload_create(owner=request.user, file=form.cleaned_data["photo"])
+                job = services.job_create(
+                    owner=request.user,
+                    upload=upload,
+                    style=form.cleaned_data.get("style"),
+                    preferences=form.preferences(),
+                    submission_id=form.cleaned_data.get("submission_id"),
+                )
+            except ImageRejected as exc:
+                form.add_error("photo", exc.message)
+                status = 413 if exc.code == "too_large" else 400
+            except services.QuotaExceeded as exc:
+                form.add_error(None, exc.message)
+                status = 429
+            else:
+                return redirect("generation:job_detail", job_id=job.id)
+    return render(request, "generation/new.html", {"form": form, "quota": quota}, status=status)
+
+
+@login_required
+def history(request):
+    page = Paginator(selectors.jobs_of(owner=request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "generation/history.html", {"page": page})
 
 
 @login_required
@@ -46,6 +79,8 @@ def job_detail(request, job_id):
         "state": selectors.job_state(job=job),
         "items": selectors.job_items(job=job),
         "recommendations": shop_selectors.job_recommendations(job=job),
+        "restyle_form": RestyleForm(initial={"style": job.style}),
+        "quota": services.quota_of(owner=request.user),
     }
     return render(request, "generation/job_detail.html", context)
 
@@ -58,15 +93,101 @@ def job_status(request, job_id):
 
 
 @login_required
+@require_POST
+def job_cancel(request, job_id):
+    job = selectors.job_get(owner=request.user, job_id=job_id)
+    if services.job_cancel(job=job):
+        messages.info(request, _("Cancelled. This makeover did not count towards today's limit."))
+    return redirect("generation:job_detail", job_id=job.id)
+
+
+@login_required
+@require_POST
+def job_delete(request, job_id):
+    job = selectors.job_get(owner=request.user, job_id=job_id)
+    services.job_delete(job=job)
+    messages.success(request, _("The makeover and its pictures were deleted."))
+    return redirect("generation:history")
+
+
+@login_required
+@require_POST
+def job_again(request, job_id):
+    """New variation, retry after a failure, or another style (when a style is posted)."""
+    job = selectors.job_get(owner=request.user, job_id=job_id)
+    style = None
+    if "style" in request.POST:
+        form = RestyleForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _("Please pick one of the styles."))
+            return redirect("generation:job_detail", job_id=job.id)
+        style = form.cleaned_data["style"]
+    try:
+        again = services.job_variation(owner=request.user, job=job, style=style)
+    except services.QuotaExceeded as exc:
+        messages.error(request, exc.message)
+        return redirect("generation:job_detail", job_id=job.id)
+    return redirect("generation:job_detail", job_id=again.id)
+
+
+@login_required
 @require_GET
 def job_image(request, job_id, role):
     """Serve a job's image only to its owner (media is never public)."""
     job = selectors.job_get(owner=request.user, job_id=job_id)
-    key = job.upload.image.name if role == "input" else selectors.job_output_key(job=job, role=role)
+    if role == "thumb":
+        key = _thumbnail_key(job)
+    elif role == "input":
+        key = job.upload.image.name
+    else:
+        key = selectors.job_output_key(job=job, role=role)
     if not key or not default_storage.exists(key):
         raise Http404("No such image.")
+    download = request.GET.get("download") == "1"
     if not hasattr(default_storage, "path"):  # object storage: a short-lived signed URL
         return HttpResponseRedirect(default_storage.url(key))
-    response = FileResponse(default_storage.open(key, "rb"))
+    name = f"ontop-{job.created_at:%Y%m%d}-{role}{key[key.rfind('.') :]}"
+    response = FileResponse(default_storage.open(key, "rb"), as_attachment=download, filename=name)
     response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+def _thumbnail_key(job: GenerationJob) -> str | None:
+    """A small JPEG for history, made once from the result (or the photo) and kept with the job."""
+    key = f"{job.output_prefix}thumb.jpg"
+    if default_storage.exists(key):
+        return key
+    source = selectors.job_output_key(job=job, role="result") or job.upload.image.name
+    if not default_storage.exists(source):
+        return None
+    with default_storage.open(source, "rb") as handle:
+        image = ImageOps.contain(Image.open(handle).convert("RGB"), THUMB_SIZE)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    default_storage.save(key, ContentFile(buffer.getvalue()))
+    return key
+
+
+def style_preview(request, slug):
+    """Style previews are admin content and public, unlike people's photos."""
+    style = get_object_or_404(Style, slug=slug, is_active=True)
+    if not style.preview_image:
+        raise Http404("No preview.")
+    return _public_image(style.preview_image)
+
+
+def showcase_image(request, showcase_id, side):
+    showcase = get_object_or_404(Showcase, pk=showcase_id, is_active=True)
+    if side not in ("before", "after"):
+        raise Http404("No such image.")
+    return _public_image(showcase.before_image if side == "before" else showcase.after_image)
+
+
+def _public_image(field):
+    if not default_storage.exists(field.name):
+        raise Http404("No such image.")
+    if not hasattr(default_storage, "path"):
+        return HttpResponseRedirect(default_storage.url(field.name))
+    response = FileResponse(default_storage.open(field.name, "rb"))
+    response["Cache-Control"] = "public, max-age=3600"
     return response

@@ -19,6 +19,8 @@ GPU_QUEUE = "gpu"
 GPU_JOB_FUNCTION = "gpu_worker.jobs.run_job"
 # job.meta key under which the GPU worker publishes `Progress` while a job runs.
 PROGRESS_META_KEY = "ontop_progress"
+# Redis key (+ job_id) the web tier sets to ask a running job to stop; checked at every progress report.
+CANCEL_KEY_PREFIX = "ontop:cancel:"
 
 
 class ContractError(ValueError):

@@ -27,3 +27,7 @@ class NoFreeSpace(WorkflowError):
 
 class PlannerFailed(WorkflowError):
     code = ErrorCode.PLANNER_FAILED
+
+
+class JobCancelled(WorkflowError):
+    code = ErrorCode.CANCELLED

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from gpu_worker.context import JobContext
-from gpu_worker.contract import ContractError, ErrorCode, JobKind, JobResult, JobSpec
+from gpu_worker.contract import CANCEL_KEY_PREFIX, ContractError, ErrorCode, JobKind, JobResult, JobSpec
 from gpu_worker.errors import WorkflowError
 from gpu_worker.progress import ProgressReporter
 from gpu_worker.runtime import runtime
@@ -31,7 +31,13 @@ def run_job(spec_data: dict[str, Any]) -> dict[str, Any]:
         spec = JobSpec.from_dict(spec_data)
     except ContractError as exc:
         return JobResult.failure(job_id or "unknown", ErrorCode.UNSUPPORTED_JOB, f"bad job spec: {exc}").to_dict()
-    return execute(spec, ProgressReporter(get_current_job())).to_dict()
+    rq_job = get_current_job()
+    cancel_key = f"{CANCEL_KEY_PREFIX}{spec.job_id}"
+
+    def cancel_requested() -> bool:
+        return rq_job is not None and bool(rq_job.connection.exists(cancel_key))
+
+    return execute(spec, ProgressReporter(rq_job, cancel_requested=cancel_requested)).to_dict()
 
 
 def execute(spec: JobSpec, progress: ProgressReporter) -> JobResult:

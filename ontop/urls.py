@@ -14,8 +14,15 @@ api_patterns = [
     path("auth/logout/", accounts_api.LogoutApi.as_view(), name="logout"),
     path("me/", accounts_api.MeApi.as_view(), name="me"),
     path("styles/", generation_api.StyleListApi.as_view(), name="styles"),
-    path("makeovers/", generation_api.JobListCreateApi.as_view(), name="makeovers"),
-    path("makeovers/<uuid:job_id>/", generation_api.JobDetailApi.as_view(), name="makeover_detail"),
+    path("uploads/", generation_api.UploadCreateApi.as_view(), name="uploads"),
+    path("quota/", generation_api.QuotaApi.as_view(), name="quota"),
+    path("makeovers/", generation_api.MakeoverListCreateApi.as_view(), name="makeovers"),
+    path("makeovers/<uuid:job_id>/", generation_api.MakeoverDetailApi.as_view(), name="makeover_detail"),
+    path(
+        "makeovers/<uuid:job_id>/variation/", generation_api.MakeoverVariationApi.as_view(), name="makeover_variation"
+    ),
+    path("makeovers/<uuid:job_id>/restyle/", generation_api.MakeoverRestyleApi.as_view(), name="makeover_restyle"),
+    path("makeovers/<uuid:job_id>/cancel/", generation_api.MakeoverCancelApi.as_view(), name="makeover_cancel"),
     path("shop/categories/", shop_api.CategoryListApi.as_view(), name="shop_categories"),
     path("shop/products/", shop_api.ProductListApi.as_view(), name="shop_products"),
     path("shop/products/<int:product_id>/", shop_api.ProductDetailApi.as_view(), name="shop_product"),

@@ -32,12 +32,8 @@ DESK_ITEMS = (
 DESK_LABELS = ("desk",)
 
 
-def detect(
-    detector, image: Image.Image, labels: tuple[str, ...] | list[str], *, box_threshold: float, max_detections: int
-) -> list[Detection]:
-    labels = [label.strip().lower() for label in labels if label.strip()]
-    if not labels:
-        return []
+def phrase_scores(detector, image: Image.Image, labels: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run Grounding DINO once: (queries x labels) scores and (queries x 4) pixel boxes."""
     processor, model = detector.processor, detector.model
     text = ". ".join(labels) + "."
     inputs = processor(images=image, text=text, return_tensors="pt")
@@ -49,16 +45,31 @@ def detect(
     if len(spans) != len(labels):
         raise ValueError(f"prompt tokenised into {len(spans)} phrases for {len(labels)} labels")
     probs = outputs.logits[0].float().sigmoid()  # (queries, text tokens)
-    phrase_scores = torch.stack([probs[:, span].max(dim=1).values for span in spans], dim=1)
-    scores, best = phrase_scores.max(dim=1)
-    cx, cy, w, h = outputs.pred_boxes[0].float().unbind(-1)
+    scores = torch.stack([probs[:, span].max(dim=1).values for span in spans], dim=1).cpu()
+    cx, cy, w, h = outputs.pred_boxes[0].float().cpu().unbind(-1)
     width, height = image.size
     boxes = torch.stack([(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height], -1)
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+    return scores, boxes
+
+
+def clean_labels(labels) -> list[str]:
+    return list(dict.fromkeys(label.strip().lower() for label in labels if label.strip()))
+
+
+def detect(
+    detector, image: Image.Image, labels: tuple[str, ...] | list[str], *, box_threshold: float, max_detections: int
+) -> list[Detection]:
+    """Every box above the threshold, labelled with its best-scoring phrase."""
+    labels = clean_labels(labels)
+    if not labels:
+        return []
+    scores, boxes = phrase_scores(detector, image, labels)
+    best_scores, best = scores.max(dim=1)
     candidates = [
         Detection(label=labels[int(i)], score=float(s), box=tuple(float(v) for v in b))
-        for s, i, b in zip(scores.tolist(), best.tolist(), boxes.tolist(), strict=True)
+        for s, i, b in zip(best_scores.tolist(), best.tolist(), boxes.tolist(), strict=True)
         if s >= box_threshold
     ]
     candidates = [d for d in candidates if d.area >= 4.0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from gpu_worker.stages.detect import detect
+from gpu_worker.stages.detect import clean_labels, phrase_scores
 from gpu_worker.stages.types import Detection
 
 
@@ -14,15 +14,22 @@ def locate(
 ) -> dict[str, dict | None]:
     """label → {"x", "y", "box", "score"} in 0–1 coordinates, or None when the item is not found.
 
-    A box whose centre lies in the repainted area wins over a better-scored one outside it:
-    the new item is where we painted, not the person's own lamp.
+    Each label asks its own question ("where is the desk lamp?"): its best box above the
+    threshold, where a box centred in the repainted area wins over a better-scored one outside
+    it, because the new item is where we painted, not the person's own lamp.
     """
-    unique = list(dict.fromkeys(label.strip().lower() for label in labels))
-    found = detect(detector, image, unique, box_threshold=threshold, max_detections=100) if unique else []
+    unique = clean_labels(labels)
+    hotspots: dict[str, dict | None] = dict.fromkeys(unique)
+    if not unique:
+        return hotspots
+    scores, boxes = phrase_scores(detector, image, unique)
     width, height = image.size
-    hotspots: dict[str, dict | None] = {}
-    for label in unique:
-        candidates = [d for d in found if d.label == label]
+    for index, label in enumerate(unique):
+        candidates = [
+            Detection(label=label, score=float(score), box=tuple(float(v) for v in box))
+            for score, box in zip(scores[:, index].tolist(), boxes.tolist(), strict=True)
+            if score >= threshold
+        ]
         best = max(candidates, key=lambda d: (_in_mask(d, repaint), d.score), default=None)
         hotspots[label] = None if best is None else _hotspot(best, width, height)
     return hotspots
