@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from generation import selectors, services
 from generation.images import ImageRejected
 from generation.models import GenerationJob, Upload
+from ontop.api import StrictSerializer, StrictUUIDField
 from shop import selectors as shop_selectors
 from shop.api import RecommendationOutput
 
@@ -48,7 +49,7 @@ class StyleOutput(serializers.Serializer):
         return self.context["request"].build_absolute_uri(reverse("generation:style_preview", args=[style.slug]))
 
 
-class PreferencesInput(serializers.Serializer):
+class PreferencesInput(StrictSerializer):
     tone = serializers.ChoiceField(choices=["neutral", "warm", "cool"], required=False, default="neutral")
     budget_min = serializers.IntegerField(required=False, min_value=0, max_value=100_000_000)
     budget_max = serializers.IntegerField(required=False, min_value=0, max_value=100_000_000)
@@ -68,12 +69,12 @@ class PreferencesInput(serializers.Serializer):
         return attrs
 
 
-class MakeoverCreateInput(serializers.Serializer):
-    upload_id = serializers.UUIDField(required=False)
+class MakeoverCreateInput(StrictSerializer):
+    upload_id = StrictUUIDField(required=False)
     photo = serializers.FileField(required=False)
     style = serializers.SlugField(required=False, max_length=50)
     preferences = PreferencesInput(required=False)
-    submission_id = serializers.UUIDField(required=False, help_text="Send the same id again and get the same job.")
+    submission_id = StrictUUIDField(required=False, help_text="Send the same id again and get the same job.")
 
     def validate(self, attrs):
         if bool(attrs.get("upload_id")) == bool(attrs.get("photo")):
@@ -121,7 +122,7 @@ class QuotaOutput(serializers.Serializer):
     resets_at = serializers.DateTimeField()
 
 
-class RestyleInput(serializers.Serializer):
+class RestyleInput(StrictSerializer):
     style = serializers.SlugField(max_length=50)
 
 
@@ -169,7 +170,7 @@ class StyleListApi(APIView):
 class UploadCreateApi(APIView):
     parser_classes = [MultiPartParser]
 
-    class Input(serializers.Serializer):
+    class Input(StrictSerializer):
         photo = serializers.FileField()
 
     @extend_schema(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_rq
 from django.conf import settings
+from rq import Retry
 from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 
@@ -42,6 +43,8 @@ def gpu_job_enqueue(*, spec: JobSpec) -> None:
         job_id=f"finalize-{spec.job_id}",
         depends_on=Dependency(jobs=[gpu_job], allow_failure=True),
         job_timeout=120,
+        # The database may be restarting: try again for about half an hour before giving up.
+        retry=Retry(max=8, interval=[2, 5, 15, 30, 60, 120, 600, 1200]),
         description=f"finalize {spec.job_id}",
     )
 
@@ -69,3 +72,12 @@ def gpu_job_cancel(*, job_id: str) -> None:
     rq_job = gpu_job_fetch(f"gpu-{job_id}")
     if rq_job is not None and rq_job.get_status() in ("queued", "deferred", "scheduled"):
         rq_job.cancel(enqueue_dependents=True)
+
+
+def gpu_job_last_sign_of_life(rq_job: Job) -> float | None:
+    """Epoch seconds of the latest progress report, or when the job started; None if not started."""
+    progress = gpu_job_progress(rq_job)
+    started = rq_job.started_at.timestamp() if rq_job.started_at else None
+    if progress is not None and progress.updated_at:
+        return max(progress.updated_at, started or 0.0)
+    return started

@@ -34,6 +34,22 @@ class NormalisedImage:
     height: int
 
 
+def _trailing_bytes(raw: bytes, fmt: str) -> int:
+    """Bytes after the image's own end: where a polyglot hides its second file."""
+    if fmt in ("JPEG", "MPO"):
+        end = raw.rfind(b"\xff\xd9")
+        return len(raw) - (end + 2) if end >= 0 else len(raw)
+    if fmt == "PNG":
+        end = raw.rfind(b"IEND")
+        return len(raw) - (end + 8) if end >= 0 else len(raw)
+    if fmt == "WEBP" and raw[:4] == b"RIFF":
+        return len(raw) - (8 + int.from_bytes(raw[4:8], "little"))
+    return 0
+
+
+MAX_TRAILING_BYTES = 64  # some cameras pad a few bytes after the end marker
+
+
 def normalise_photo(raw: bytes, *, max_bytes: int) -> NormalisedImage:
     """Return an upright RGB JPEG without any metadata (EXIF/GPS are dropped by re-encoding)."""
     if len(raw) > max_bytes:
@@ -44,6 +60,8 @@ def normalise_photo(raw: bytes, *, max_bytes: int) -> NormalisedImage:
             image = Image.open(io.BytesIO(raw))
             if image.format not in ACCEPTED_FORMATS:
                 raise ImageRejected("unsupported_format", "Please upload a JPEG, PNG, WebP or HEIC photo.")
+            if _trailing_bytes(raw, image.format) > MAX_TRAILING_BYTES:
+                raise ImageRejected("not_an_image", "This file carries more than a photo. Please upload a plain photo.")
             width, height = image.size
             if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
                 raise ImageRejected("too_many_pixels", "The photo's dimensions are too large.")
@@ -53,7 +71,9 @@ def normalise_photo(raw: bytes, *, max_bytes: int) -> NormalisedImage:
             image.load()
     except ImageRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("too_many_pixels", "The photo's dimensions are too large.") from None
+    except UnidentifiedImageError:
         raise ImageRejected("not_an_image", "This file is not a photo we can read.") from None
     except (OSError, SyntaxError, ValueError):
         raise ImageRejected("not_an_image", "This photo is damaged or incomplete.") from None

@@ -94,11 +94,12 @@ class GenerationJob(models.Model):
     # The client's id for this submission: the same form or API call sent twice makes one job.
     submission_id = models.UUIDField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "created_at"])]
         constraints = [
             models.UniqueConstraint(fields=["owner", "submission_id"], name="job_submission_once"),
         ]

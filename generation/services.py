@@ -6,7 +6,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from generation import dispatch
 from generation.images import ImageRejected, normalise_photo
 from generation.models import GenerationJob, Style, Upload
-from gpu_worker.contract import ErrorCode, JobKind, JobResult, JobSpec, JobStatus
+from gpu_worker.contract import HEARTBEAT_TIMEOUT_SECONDS, ErrorCode, JobKind, JobResult, JobSpec, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +224,97 @@ def job_attach_offers(*, job_id: uuid.UUID, result: JobResult) -> None:
         job_offers_attach(job=job)
     except Exception:
         logger.exception("could not attach offers to job %s", job_id)
+
+
+def job_mark_running(*, job_id: uuid.UUID) -> bool:
+    return bool(
+        GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.QUEUED).update(
+            status=GenerationJob.Status.RUNNING, started_at=timezone.now()
+        )
+    )
+
+
+# A job nobody has picked up in this long is failed rather than left waiting forever.
+QUEUE_DEADLINE = timedelta(hours=2)
+# After the GPU is done, finalize normally takes seconds; past this the sweeper finalizes itself.
+FINALIZE_GRACE = timedelta(minutes=5)
+ORPHAN_MIN_AGE = timedelta(hours=1)
+
+
+def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Fail open jobs whose GPU worker died (no sign of life), whose record vanished, or that waited
+    past the deadline; finalize the ones whose finalize step never ran. Safe to run any time."""
+    from generation.tasks import finalize_gpu_job
+
+    now = now or timezone.now()
+    counts = {"worker_lost": 0, "timeout": 0, "finalized": 0}
+    open_jobs = GenerationJob.objects.filter(status__in=_OPEN_STATUSES).order_by("created_at")[:500]
+    for job in open_jobs:
+        rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
+        age = now - job.created_at
+        if rq_job is None:
+            if age > FINALIZE_GRACE and job_fail(
+                job_id=job.id, code="worker_lost", message="We lost track of this makeover. Please try again."
+            ):
+                counts["worker_lost"] += 1
+            continue
+        state = rq_job.get_status()
+        if state in ("finished", "failed", "canceled", "stopped"):
+            ended = rq_job.ended_at or rq_job.started_at
+            if ended is not None and timezone.is_naive(ended):
+                ended = ended.replace(tzinfo=UTC)
+            if ended is None or now - ended > FINALIZE_GRACE:
+                finalize_gpu_job(str(job.id))
+                counts["finalized"] += 1
+        elif state == "started":
+            alive = dispatch.gpu_job_last_sign_of_life(rq_job)
+            silent = alive is not None and now.timestamp() - alive > HEARTBEAT_TIMEOUT_SECONDS
+            lost = "The GPU worker stopped during your makeover. Please try again."
+            if silent and job_fail(job_id=job.id, code="worker_lost", message=lost):
+                counts["worker_lost"] += 1
+        elif age > QUEUE_DEADLINE:
+            if job_fail(job_id=job.id, code="timeout", message="Our servers were too busy. Please try again."):
+                counts["timeout"] += 1
+            dispatch.gpu_job_cancel(job_id=str(job.id))
+    return counts
+
+
+def orphaned_files_sweep(*, now: datetime | None = None) -> int:
+    """Delete stored files that no row points to any more (e.g. a crash between save and commit)."""
+    from django.core.files.storage import default_storage
+
+    now = now or timezone.now()
+    removed = 0
+    known_uploads = set(Upload.objects.values_list("image", flat=True))
+    job_ids = {str(pk) for pk in GenerationJob.objects.values_list("id", flat=True)}
+    for key in _stored_files(default_storage, "uploads"):
+        if key not in known_uploads and _old_enough(default_storage, key, now):
+            default_storage.delete(key)
+            removed += 1
+    for key in _stored_files(default_storage, "results"):
+        parts = key.split("/")
+        if len(parts) >= 4 and parts[2] not in job_ids and _old_enough(default_storage, key, now):
+            default_storage.delete(key)
+            removed += 1
+    return removed
+
+
+def _stored_files(storage, prefix: str):
+    try:
+        directories, files = storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in files:
+        yield f"{prefix}/{name}"
+    for directory in directories:
+        yield from _stored_files(storage, f"{prefix}/{directory}")
+
+
+def _old_enough(storage, key: str, now: datetime) -> bool:
+    try:
+        return now - storage.get_modified_time(key) > ORPHAN_MIN_AGE
+    except (FileNotFoundError, NotImplementedError):
+        return False
 
 
 def job_fail(*, job_id: uuid.UUID, code: str, message: str, result: JobResult | None = None) -> bool:

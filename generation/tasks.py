@@ -42,3 +42,13 @@ def _result_of(job_id: str, rq_job) -> JobResult:
         return JobResult.failure(job_id, code, message)
     logger.error("GPU job %s failed: %s", job_id, detail[-2000:])
     return JobResult.failure(job_id, ErrorCode.INTERNAL, "Something went wrong while making your picture.")
+
+
+def gpu_job_started(job_id: str) -> bool:
+    """The GPU tier picked the job up (it enqueues this by name)."""
+    return services.job_mark_running(job_id=uuid.UUID(job_id))
+
+
+def sweep() -> dict:
+    """Periodic: fail jobs whose worker died or that are stuck past their deadline; drop orphaned files."""
+    return {"jobs": services.jobs_sweep(), "orphaned_files": services.orphaned_files_sweep()}

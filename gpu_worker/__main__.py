@@ -42,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from redis import Redis
-    from rq import Queue, SimpleWorker
+    from rq import Queue
     from rq.serializers import JSONSerializer
 
+    from gpu_worker.recycling import RecyclingWorker
     from gpu_worker.registry import ModelSourceError
 
     if not args.no_warm_up:
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     connection = Redis.from_url(config.redis_url)
     queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in config.queues]
     name = f"{socket.gethostname()}-{os.getpid()}{'-' + args.name_suffix if args.name_suffix else ''}"
-    worker = SimpleWorker(queues, connection=connection, serializer=JSONSerializer, name=name)
+    worker = RecyclingWorker(queues, connection=connection, serializer=JSONSerializer, name=name)
+    worker.max_rss_bytes = config.max_rss_mb * 1024 * 1024
     logging.getLogger("gpu_worker").info(
         "serving %s on %s with the %s preset", ",".join(config.queues), state.models.device, config.model_preset
     )

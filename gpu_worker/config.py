@@ -154,6 +154,8 @@ class WorkerConfig:
     queues: tuple[str, ...] = ("gpu",)
     # Recycle the process after this many jobs (0 = never); a supervisor restarts it.
     max_jobs: int = 0
+    # Recycle after a job when the process's resident memory passed this (0 = never).
+    max_rss_mb: int = 0
     model_sources: dict[str, str] = field(default_factory=dict)
     workflow: WorkflowSettings | None = None
     planner: PlannerSettings | None = None
@@ -193,6 +195,7 @@ class WorkerConfig:
             dtype=_choice("DTYPE", "auto", DTYPES),
             queues=queues,
             max_jobs=_int("MAX_JOBS", 0),
+            max_rss_mb=_int("MAX_RSS_MB", 0),
             model_sources=sources,
             workflow=WorkflowSettings.from_env(preset),
             planner=PlannerSettings.from_env(),

@@ -21,6 +21,14 @@ GPU_JOB_FUNCTION = "gpu_worker.jobs.run_job"
 PROGRESS_META_KEY = "ontop_progress"
 # Redis key (+ job_id) the web tier sets to ask a running job to stop; checked at every progress report.
 CANCEL_KEY_PREFIX = "ontop:cancel:"
+# Enqueued (by name, JSON) on the web tier's "default" queue when a GPU job starts: the web tier
+# records "running". The GPU tier never imports it.
+STARTED_QUEUE = "default"
+STARTED_FUNCTION = "generation.tasks.gpu_job_started"
+# A running job refreshes its progress at least this often; older than HEARTBEAT_TIMEOUT_SECONDS
+# means its worker died (the sweeper then fails the job).
+HEARTBEAT_SECONDS = 15
+HEARTBEAT_TIMEOUT_SECONDS = 120
 
 
 class ContractError(ValueError):
@@ -117,6 +125,7 @@ class Progress:
     step: int = 0
     total_steps: int = 0
     message: str = ""
+    updated_at: float = 0.0  # epoch seconds: the job's last sign of life
     version: int = CONTRACT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,6 +141,7 @@ class Progress:
             step=int(data.get("step", 0)),
             total_steps=int(data.get("total_steps", 0)),
             message=str(data.get("message", "")),
+            updated_at=float(data.get("updated_at", 0.0)),
         )
 
 

@@ -11,7 +11,16 @@ import logging
 from typing import Any
 
 from gpu_worker.context import JobContext
-from gpu_worker.contract import CANCEL_KEY_PREFIX, ContractError, ErrorCode, JobKind, JobResult, JobSpec
+from gpu_worker.contract import (
+    CANCEL_KEY_PREFIX,
+    STARTED_FUNCTION,
+    STARTED_QUEUE,
+    ContractError,
+    ErrorCode,
+    JobKind,
+    JobResult,
+    JobSpec,
+)
 from gpu_worker.errors import WorkflowError
 from gpu_worker.progress import ProgressReporter
 from gpu_worker.runtime import runtime
@@ -37,7 +46,23 @@ def run_job(spec_data: dict[str, Any]) -> dict[str, Any]:
     def cancel_requested() -> bool:
         return rq_job is not None and bool(rq_job.connection.exists(cancel_key))
 
-    return execute(spec, ProgressReporter(rq_job, cancel_requested=cancel_requested)).to_dict()
+    progress = ProgressReporter(rq_job, cancel_requested=cancel_requested)
+    if rq_job is not None:
+        _announce_start(rq_job, spec.job_id)
+    return execute(spec, progress).to_dict()
+
+
+def _announce_start(rq_job, job_id: str) -> None:
+    """Tell the web tier the job is running (a JSON job on its queue, by function name)."""
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    try:
+        Queue(STARTED_QUEUE, connection=rq_job.connection, serializer=JSONSerializer).enqueue(
+            STARTED_FUNCTION, job_id, job_timeout=60, result_ttl=60, description=f"started {job_id}"
+        )
+    except Exception:
+        logger.exception("could not announce the start of job %s", job_id)
 
 
 def execute(spec: JobSpec, progress: ProgressReporter) -> JobResult:
@@ -62,4 +87,10 @@ def execute(spec: JobSpec, progress: ProgressReporter) -> JobResult:
 def _is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    message = str(exc).lower()
+    # CUDA says "out of memory"; the CPU allocator "not enough memory" or "can't allocate memory".
+    return (
+        isinstance(exc, torch.OutOfMemoryError | MemoryError)
+        or "out of memory" in message
+        or ("not enough memory" in message)
+    )

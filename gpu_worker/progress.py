@@ -35,6 +35,7 @@ class ProgressReporter:
             step=step,
             total_steps=total_steps,
             message=message,
+            updated_at=time.time(),
         )
         self.history.append(progress)
         now = time.monotonic()

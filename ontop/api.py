@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -11,6 +11,28 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is busy right now. Please try again in a minute."
     default_code = "service_busy"
+
+
+class StrictSerializer(serializers.Serializer):
+    """Input serializers refuse fields they do not know: a typo must not be silently ignored."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                raise exceptions.ValidationError(
+                    {"non_field_errors": [f"Unknown field(s): {', '.join(unknown)}."]}, code="unknown_field"
+                )
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """DRF turns an integer into a UUID; an id must be sent as the string it is."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
 
 
 def _first_message(detail) -> str:

@@ -23,7 +23,10 @@ class PeriodicJob:
     timeout_seconds: int = 1800
 
 
-PERIODIC_JOBS = (PeriodicJob("refresh-stale-offers", "shop.tasks.refresh_stale_offers", 3600),)
+PERIODIC_JOBS = (
+    PeriodicJob("sweep", "generation.tasks.sweep", 60, timeout_seconds=300),
+    PeriodicJob("refresh-stale-offers", "shop.tasks.refresh_stale_offers", 3600),
+)
 
 
 def tick(jobs: tuple[PeriodicJob, ...] = PERIODIC_JOBS) -> list[str]:

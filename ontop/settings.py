@@ -126,6 +126,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ontop.middleware.ServiceBusyMiddleware",
 ]
 
 ROOT_URLCONF = "ontop.urls"
@@ -236,7 +237,19 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "ontop.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("ONTOP_API_ANON_RATE", "300/hour"),
+        "user": env_str("ONTOP_API_USER_RATE", "3000/hour"),
+        "login": env_str("ONTOP_API_LOGIN_RATE", "10/minute"),
+    },
 }
+LOGIN_LOCKOUT_ATTEMPTS = 5
+LOGIN_LOCKOUT_SECONDS = 15 * 60
 SPECTACULAR_SETTINGS = {
     "TITLE": "OnTop API",
     "DESCRIPTION": "The desk-makeover API used by the OnTop mobile app.",

@@ -5,6 +5,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ontop.api import StrictSerializer
 from shop import selectors
 from shop.links import buy_url
 
@@ -61,10 +62,12 @@ class CategoryListApi(APIView):
 class ProductListApi(APIView):
     permission_classes = [AllowAny]
 
-    class Filters(serializers.Serializer):
+    class Filters(StrictSerializer):
         category = serializers.SlugField(required=False, max_length=50)
         q = serializers.CharField(required=False, max_length=100)
         ordering = serializers.ChoiceField(choices=["popular", "price", "new", "deals"], required=False)
+        page = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
 
     @extend_schema(
         parameters=[

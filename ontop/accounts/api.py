@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -7,12 +8,20 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ontop.accounts.services import api_token_issue, api_token_revoke, user_create
+from ontop.accounts.services import (
+    api_token_issue,
+    api_token_revoke,
+    login_failed,
+    login_locked,
+    login_succeeded,
+    user_create,
+)
+from ontop.api import StrictSerializer
 
 User = get_user_model()
 
 
-class SignUpInput(serializers.Serializer):
+class SignUpInput(StrictSerializer):
     username = serializers.CharField(max_length=150)
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True)
@@ -35,7 +44,7 @@ class SignUpInput(serializers.Serializer):
         return attrs
 
 
-class LoginInput(serializers.Serializer):
+class LoginInput(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, write_only=True)
 
@@ -67,17 +76,27 @@ class TokenApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list = []
+    throttle_scope = "login"
 
     @extend_schema(request=LoginInput, responses={200: TokenOutput}, tags=["auth"])
     def post(self, request):
         data = LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
+        username = data.validated_data["username"]
+        if login_locked(username=username):
+            return Response(
+                {"code": "locked", "message": "Too many failed attempts. Please wait 15 minutes and try again."},
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(settings.LOGIN_LOCKOUT_SECONDS)},
+            )
         user = authenticate(request, **data.validated_data)
         if user is None:
+            login_failed(username=username)
             return Response(
                 {"code": "invalid_credentials", "message": "Wrong username or password."},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        login_succeeded(username=username)
         return Response({"token": api_token_issue(user=user)})
 
 

@@ -1,0 +1,278 @@
+"""Jobs survive faults: real processes killed, a real Redis restarted, a real database unreachable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from generation import dispatch, services
+from generation.models import GenerationJob
+from gpu_worker.contract import HEARTBEAT_TIMEOUT_SECONDS
+from ontop.devstack import EmbeddedRedis, free_port
+from tests.conftest import BASE_DIR, run_django_worker_burst, run_gpu_worker_burst
+from tests.photos import make_desk_photo
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def _job(user, **kwargs) -> GenerationJob:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = services.upload_create(owner=user, file=SimpleUploadedFile("d.jpg", make_desk_photo()))
+    return services.job_create(owner=user, upload=upload, **kwargs)
+
+
+def _gpu_worker(**env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gpu_worker"],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_gpu_worker_fails_the_job_within_bounded_time_and_it_can_be_retried(user, redis_clean):
+    job = _job(user)
+    worker = _gpu_worker(ONTOP_GPU_STEPS="400")  # slow enough to be killed mid-painting
+    try:
+        rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
+        _wait(
+            lambda: (
+                (dispatch.gpu_job_progress(rq_job) or None) and dispatch.gpu_job_progress(rq_job).stage == "painting"
+            ),
+            120,
+            "painting",
+        )
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    run_django_worker_burst()  # the "running" notice
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.RUNNING
+
+    assert services.jobs_sweep()["worker_lost"] == 0, "a job that just reported is still alive"
+    later = timezone.now() + timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS + 1)
+    assert services.jobs_sweep(now=later)["worker_lost"] == 1
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (GenerationJob.Status.FAILED, "worker_lost")
+    assert "stopped" in job.error_message
+
+    retry = services.job_variation(owner=user, job=job)
+    assert run_gpu_worker_burst().returncode == 0
+    run_django_worker_burst()
+    retry.refresh_from_db()
+    assert retry.status == GenerationJob.Status.SUCCEEDED
+
+
+def test_a_job_past_its_timeout_is_stopped_and_failed_with_a_timeout_code(user, redis_clean, monkeypatch):
+    monkeypatch.setattr(settings, "GPU_JOB_TIMEOUT_SECONDS", 4)
+    job = _job(user)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "gpu_worker", "--burst"],
+        cwd=BASE_DIR,
+        env={**os.environ, "ONTOP_GPU_STEPS": "2000"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0
+    assert time.monotonic() - started < 120, "stopped at the limit, not after 2000 steps"
+    run_django_worker_burst()
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (GenerationJob.Status.FAILED, "timeout")
+
+
+def test_queued_jobs_survive_a_redis_restart(tmp_path):
+    from redis import Redis
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from gpu_worker.contract import JobKind, JobSpec
+
+    default_storage.save("uploads/restart/desk.jpg", ContentFile(make_desk_photo()))
+    server = EmbeddedRedis(tmp_path / "redis", free_port())
+    server.start()
+    try:
+        queue = Queue("gpu", connection=Redis.from_url(server.url), serializer=JSONSerializer)
+        spec = JobSpec(
+            job_id="restart-1",
+            kind=JobKind.PREVIEW,
+            input_key="uploads/restart/desk.jpg",
+            output_prefix="results/restart/",
+        )
+        queue.enqueue("gpu_worker.jobs.run_job", spec.to_dict(), job_id="gpu-restart-1")
+        time.sleep(1.2)  # appendfsync everysec
+        server.stop()
+        server.start()  # same data directory: the append-only file is replayed
+        assert Queue("gpu", connection=Redis.from_url(server.url), serializer=JSONSerializer).count == 1
+        done = subprocess.run(
+            [sys.executable, "-m", "gpu_worker", "--burst"],
+            cwd=BASE_DIR,
+            env={**os.environ, "ONTOP_GPU_REDIS_URL": server.url},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        from rq.job import Job
+
+        result = Job.fetch("gpu-restart-1", connection=Redis.from_url(server.url), serializer=JSONSerializer)
+        assert result.return_value()["status"] == "succeeded"
+    finally:
+        server.stop()
+
+
+def test_redis_down_gives_service_busy_not_500(client, user, tmp_path, monkeypatch, settings):
+    import io
+
+    import django_rq.settings
+    from django.core.cache import caches
+
+    server = EmbeddedRedis(tmp_path / "redis", free_port())
+    server.start()
+    for name in ("default", "gpu"):
+        monkeypatch.setitem(django_rq.settings.QUEUES[name], "URL", server.url)
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+    client.force_login(user)
+    job = _job(user)
+    server.stop()  # Redis goes away for real
+    caches["default"].close()
+
+    assert client.get(f"/makeovers/{job.id}/").status_code == 200, "pages render from the database"
+    assert client.get(f"/makeovers/{job.id}/status/").json()["stage"] == "unknown"
+    assert client.get("/healthz/").status_code == 503
+
+    cancelled = client.post(f"/makeovers/{job.id}/cancel/")
+    assert cancelled.status_code == 302
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.CANCELLED, "recorded in PostgreSQL even with Redis down"
+
+    submitted = client.post("/makeovers/new/", {"photo": io.BytesIO(make_desk_photo())})
+    assert submitted.status_code == 302
+    newest = GenerationJob.objects.latest("created_at")
+    assert (newest.status, newest.error_code) == (GenerationJob.Status.FAILED, "service_busy"), (
+        "nothing left 'queued' that no queue holds"
+    )
+
+    busy = client.get("/api/quota/")  # API throttling needs the cache: Redis down answers 503
+    assert busy.status_code == 503
+    assert busy.json()["code"] == "service_busy"
+    assert busy["Retry-After"] == "30"
+
+
+def test_finalize_is_retried_while_the_database_is_unreachable(user, redis_clean):
+    job = _job(user, kind=GenerationJob.Kind.PREVIEW)
+    assert run_gpu_worker_burst().returncode == 0
+    broken = settings.DATABASES["default"]
+    unreachable = f"postgres://{broken['USER']}@127.0.0.1:1/{broken['NAME']}"
+    down = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "rqworker",
+            "default",
+            "--burst",
+            "--serializer",
+            "rq.serializers.JSONSerializer",
+        ],
+        cwd=BASE_DIR,
+        env={**os.environ, "DATABASE_URL": unreachable},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert down.returncode == 0
+    job.refresh_from_db()
+    assert job.status != GenerationJob.Status.SUCCEEDED, "the database was down"
+    finalize = dispatch.gpu_job_fetch(f"finalize-{job.id}")
+    assert finalize.get_status() == "scheduled", "a retry is scheduled, the result is not lost"
+    time.sleep(2.5)
+
+    import django_rq
+    from rq import SimpleWorker
+    from rq.serializers import JSONSerializer
+
+    queue = django_rq.get_queue("default")
+    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True, with_scheduler=True)
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.SUCCEEDED
+
+
+def test_sweeper_fails_jobs_stuck_in_the_queue_and_removes_orphaned_files(user, redis_clean):
+    job = _job(user)
+    assert services.jobs_sweep()["timeout"] == 0
+    assert services.jobs_sweep(now=timezone.now() + timedelta(hours=3))["timeout"] == 1
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (GenerationJob.Status.FAILED, "timeout")
+    assert dispatch.gpu_job_fetch(job.gpu_rq_job_id).get_status() == "canceled"
+
+    orphan = default_storage.save(
+        f"results/{user.id}/00000000-0000-0000-0000-000000000000/result.png", ContentFile(b"x")
+    )
+    fresh_orphan = default_storage.save("uploads/999/fresh.jpg", ContentFile(b"y"))
+    kept = job.upload.image.name
+    old = time.time() - 2 * 3600
+    os.utime(Path(default_storage.path(orphan)), (old, old))
+    os.utime(Path(default_storage.path(kept)), (old, old))
+    removed = services.orphaned_files_sweep()
+    assert removed >= 1
+    assert not default_storage.exists(orphan)
+    assert default_storage.exists(fresh_orphan), "too new: it may belong to a row being written"
+    assert default_storage.exists(kept), "a file a row points to is never removed"
+
+
+def test_the_gpu_worker_recycles_after_n_jobs_without_losing_one(user, redis_clean):
+    jobs = [_job(user, kind=GenerationJob.Kind.PREVIEW) for _ in range(2)]
+    first = run_gpu_worker_burst_env(ONTOP_GPU_MAX_JOBS="1")
+    assert first.returncode == 0
+    states = [dispatch.gpu_job_fetch(j.gpu_rq_job_id).get_status() for j in jobs]
+    assert sorted(states) == ["finished", "queued"], "one job, then a clean exit; the other waits"
+    assert run_gpu_worker_burst().returncode == 0
+    assert all(dispatch.gpu_job_fetch(j.gpu_rq_job_id).get_status() == "finished" for j in jobs)
+
+
+def test_the_gpu_worker_recycles_when_memory_grows(user, redis_clean):
+    job = _job(user, kind=GenerationJob.Kind.PREVIEW)
+    worker = _gpu_worker(ONTOP_GPU_MAX_RSS_MB="1")  # any process is over 1 MB: recycle after one job
+    try:
+        code = worker.wait(timeout=180)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert code == 0, "a clean exit, for the supervisor to restart"
+    assert "recycling this worker" in worker.stderr.read()
+    assert dispatch.gpu_job_fetch(job.gpu_rq_job_id).get_status() == "finished"
+
+
+def run_gpu_worker_burst_env(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gpu_worker", "--burst"],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
