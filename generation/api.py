@@ -240,29 +240,29 @@ class MakeoverDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _again(request, job_id, style=None) -> Response:
+    """A new job from an existing one's photo: a variation (new seed), or another style."""
+    job = selectors.job_get(owner=request.user, job_id=job_id)
+    try:
+        again = services.job_variation(owner=request.user, job=job, style=style)
+    except services.QuotaExceeded as exc:
+        return _quota_response(exc, request.user)
+    return Response(JobOutput(_job_output(request, again), context={"request": request}).data, status=201)
+
+
 class MakeoverVariationApi(APIView):
     @extend_schema(request=None, responses={201: JobOutput, 429: OpenApiResponse()}, tags=["generation"])
     def post(self, request, job_id):
-        job = selectors.job_get(owner=request.user, job_id=job_id)
-        try:
-            again = services.job_variation(owner=request.user, job=job)
-        except services.QuotaExceeded as exc:
-            return _quota_response(exc, request.user)
-        return Response(JobOutput(_job_output(request, again), context={"request": request}).data, status=201)
+        return _again(request, job_id)
 
 
 class MakeoverRestyleApi(APIView):
     @extend_schema(request=RestyleInput, responses={201: JobOutput, 429: OpenApiResponse()}, tags=["generation"])
     def post(self, request, job_id):
-        job = selectors.job_get(owner=request.user, job_id=job_id)
+        selectors.job_get(owner=request.user, job_id=job_id)  # another person's id is a 404 before a 400
         data = RestyleInput(data=request.data)
         data.is_valid(raise_exception=True)
-        style = _style_or_400(data.validated_data["style"])
-        try:
-            again = services.job_variation(owner=request.user, job=job, style=style)
-        except services.QuotaExceeded as exc:
-            return _quota_response(exc, request.user)
-        return Response(JobOutput(_job_output(request, again), context={"request": request}).data, status=201)
+        return _again(request, job_id, style=_style_or_400(data.validated_data["style"]))
 
 
 class MakeoverCancelApi(APIView):

@@ -23,8 +23,16 @@ def product_list(request):
         "query": query or "",
         "ordering": ordering,
         "title_key": "all",
+        "query_prefix": _filters_prefix(request),
     }
     return render(request, "shop/list.html", context)
+
+
+def _filters_prefix(request) -> str:
+    """The current filters as a query-string prefix for the pager links (page itself dropped)."""
+    params = request.GET.copy()
+    params.pop("page", None)
+    return f"{params.urlencode()}&" if params else ""
 
 
 def popular(request):

@@ -8,10 +8,10 @@ often ""), productType as a string, a four-level category path. Tests queue fail
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from tests.fake_http import LocalServer, QuietHandler
 
 CATALOG = [
     (
@@ -68,14 +68,14 @@ def search_payload(query: str) -> dict:
     }
 
 
-class FakeNaver:
+class FakeNaver(LocalServer):
     def __init__(self) -> None:
         self.queue: list[tuple[int, bytes, float]] = []
         self.requests: list[dict] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 url = urlparse(self.path)
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
                 fake.requests.append({"path": url.path, "params": params, "headers": dict(self.headers.items())})
@@ -86,33 +86,14 @@ class FakeNaver:
                     status, body = 404, b'{"errorMessage":"Not Found","errorCode":"404"}'
                 else:
                     status, body = 200, json.dumps(search_payload(params.get("query", ""))).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json;charset=utf-8")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
+                self.reply(status, body, content_type="application/json;charset=utf-8")
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.origin
 
     def fail(self, status: int, body: dict | str | None = None, delay: float = 0.0) -> None:
         raw = body if isinstance(body, str) else json.dumps(body or {"errorMessage": "error", "errorCode": str(status)})
         self.queue.append((status, raw.encode(), delay))
-
-    def __enter__(self) -> FakeNaver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -7,8 +7,8 @@ request it received so tests can check what the client really sent.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.fake_http import LocalServer, QuietHandler
 
 
 def completion(content: str | None, *, refusal: str | None = None) -> dict:
@@ -33,50 +33,26 @@ def error(status: int, message: str) -> dict:
     return {"error": {"message": message, "type": "server_error" if status >= 500 else "rate_limit", "code": None}}
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     def __init__(self) -> None:
         self.replies: list[tuple[int, dict, dict]] = []
         self.requests: list[dict] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                fake.requests.append(
-                    {
-                        "path": self.path,
-                        "json": json.loads(body),
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                    }
-                )
-                status, payload, headers = fake.replies.pop(0) if fake.replies else (500, error(500, "no reply"), {})
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                fake.requests.append({"path": self.path, "json": json.loads(body), "headers": headers})
+                status, payload, extra = fake.replies.pop(0) if fake.replies else (500, error(500, "no reply"), {})
+                self.reply(status, json.dumps(payload).encode(), headers=extra)
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return f"{self.origin}/v1"
 
     def reply(self, status: int, payload: dict, headers: dict | None = None) -> None:
         # retry-after-ms keeps the client's backoff short in tests; the client honours it.
         self.replies.append((status, payload, {"retry-after-ms": "10", **(headers or {})}))
-
-    def __enter__(self) -> FakeOpenAI:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()

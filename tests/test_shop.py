@@ -305,3 +305,10 @@ def test_api_products_categories_and_makeover_offers(client, user, demo_catalog)
     assert [item["label"] for item in body["items"]] == ["desk lamp", "plant", "desk mat"]
     assert body["items"][0]["hotspot"] == {"x": 0.2, "y": 0.4}
     assert all(item["offers"] for item in body["items"])
+
+
+def test_pager_links_keep_the_search_and_category(client, demo_catalog):
+    lighting = Category.objects.get(slug="lighting")
+    _make_products(30, lighting)
+    page = client.get("/shop/?q=조명&category=lighting&ordering=price").content.decode()
+    assert "?q=%EC%A1%B0%EB%AA%85&amp;category=lighting&amp;ordering=price&amp;page=2" in page
