@@ -269,3 +269,26 @@ def test_style_lora_file_is_safetensors_with_lora_keys_only(style_loras):
     path.unlink()
     assert keys
     assert all(".lora_A." in k or ".lora_B." in k for k in keys)
+
+
+def test_few_step_mode_keeps_the_fast_lora_on_under_every_style(models, style_loras, tmp_path):
+    from gpu_worker.loras import FAST_ADAPTER, LoraManager
+
+    pipeline = models.get("inpaint")
+    runtime().loras(pipeline).activate(None)
+    plain = _paint(pipeline)
+    fast_file = build_style_lora(models.source("inpaint"), tmp_path / "fast.safetensors", seed=9)
+    manager = LoraManager(pipeline, runtime().storage, tmp_path / "cache", fast_lora=fast_file)
+    try:
+        manager.activate(None)
+        assert pipeline.get_active_adapters() == [FAST_ADAPTER]
+        fast_only = _paint(pipeline)
+        manager.activate(style_loras[0])
+        assert set(pipeline.get_active_adapters()) == {FAST_ADAPTER, style_loras[0].adapter_name}
+        fast_and_style = _paint(pipeline)
+    finally:
+        pipeline.delete_adapters([FAST_ADAPTER])
+        runtime().loras(pipeline).activate(None)
+    assert not np.array_equal(plain, fast_only)
+    assert not np.array_equal(fast_only, fast_and_style)
+    assert np.array_equal(plain, _paint(pipeline)), "removing the fast LoRA restores the base model"
