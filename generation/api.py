@@ -5,6 +5,7 @@ from dataclasses import asdict
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -12,7 +13,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from generation import selectors, services
+from generation import media, selectors, services
 from generation.images import ImageRejected
 from generation.models import GenerationJob, Upload
 from ontop.api import StrictSerializer, StrictUUIDField
@@ -139,8 +140,9 @@ def _job_output(request, job: GenerationJob) -> dict:
         "finished_at": job.finished_at,
         "state": asdict(selectors.job_state(job=job)),
         "items": shop_selectors.job_recommendations(job=job),
+        # API URLs (token auth): the website's image URLs need a browser session.
         "images": {
-            role: request.build_absolute_uri(reverse("generation:job_image", args=[job.id, role]))
+            role: request.build_absolute_uri(reverse("api:makeover_image", args=[job.id, role]))
             for role in dict.fromkeys(roles)
         },
     }
@@ -240,9 +242,8 @@ class MakeoverDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _again(request, job_id, style=None) -> Response:
+def _again(request, job: GenerationJob, style=None) -> Response:
     """A new job from an existing one's photo: a variation (new seed), or another style."""
-    job = selectors.job_get(owner=request.user, job_id=job_id)
     try:
         again = services.job_variation(owner=request.user, job=job, style=style)
     except services.QuotaExceeded as exc:
@@ -253,16 +254,16 @@ def _again(request, job_id, style=None) -> Response:
 class MakeoverVariationApi(APIView):
     @extend_schema(request=None, responses={201: JobOutput, 429: OpenApiResponse()}, tags=["generation"])
     def post(self, request, job_id):
-        return _again(request, job_id)
+        return _again(request, selectors.job_get(owner=request.user, job_id=job_id))
 
 
 class MakeoverRestyleApi(APIView):
     @extend_schema(request=RestyleInput, responses={201: JobOutput, 429: OpenApiResponse()}, tags=["generation"])
     def post(self, request, job_id):
-        selectors.job_get(owner=request.user, job_id=job_id)  # another person's id is a 404 before a 400
+        job = selectors.job_get(owner=request.user, job_id=job_id)  # another person's id is a 404 before a 400
         data = RestyleInput(data=request.data)
         data.is_valid(raise_exception=True)
-        return _again(request, job_id, style=_style_or_400(data.validated_data["style"]))
+        return _again(request, job, style=_style_or_400(data.validated_data["style"]))
 
 
 class MakeoverCancelApi(APIView):
@@ -282,3 +283,12 @@ class QuotaApi(APIView):
         return Response(
             {"limit": quota.limit, "used": quota.used, "remaining": quota.remaining, "resets_at": quota.resets_at}
         )
+
+
+class MakeoverImageApi(APIView):
+    """An image of one of your makeovers: input, thumb, result or mask (`?download=1` to save it)."""
+
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: OpenApiResponse()}, tags=["generation"])
+    def get(self, request, job_id, role: str):
+        job = selectors.job_get(owner=request.user, job_id=job_id)
+        return media.serve_job_image(job, role, download=request.query_params.get("download") == "1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import django_rq
 from django.conf import settings
 from rq import Retry
@@ -13,9 +15,14 @@ from gpu_worker.contract import (
     GPU_JOB_FUNCTION,
     GPU_QUEUE,
     PROGRESS_META_KEY,
+    ContractError,
+    ErrorCode,
+    JobResult,
     JobSpec,
     Progress,
 )
+
+logger = logging.getLogger(__name__)
 
 FINALIZE_FUNCTION = "generation.tasks.finalize_gpu_job"
 GPU_RESULT_TTL = 7 * 24 * 3600
@@ -59,7 +66,9 @@ def gpu_job_fetch(rq_job_id: str) -> Job | None:
 
 
 def gpu_job_progress(rq_job: Job) -> Progress | None:
-    raw = rq_job.get_meta(refresh=True).get(PROGRESS_META_KEY)
+    # Job.fetch has just loaded the meta: reading it again would be one more Redis round trip
+    # on the status poll, which every open progress page makes each second.
+    raw = rq_job.meta.get(PROGRESS_META_KEY)
     if raw is None:
         return None
     return Progress.from_dict(raw)
@@ -70,7 +79,7 @@ def gpu_job_cancel(*, job_id: str) -> None:
     connection = django_rq.get_connection(GPU_QUEUE)
     connection.set(f"{CANCEL_KEY_PREFIX}{job_id}", "1", ex=24 * 3600)
     rq_job = gpu_job_fetch(f"gpu-{job_id}")
-    if rq_job is not None and rq_job.get_status() in ("queued", "deferred", "scheduled"):
+    if rq_job is not None and rq_job.get_status(refresh=False) in ("queued", "deferred", "scheduled"):
         rq_job.cancel(enqueue_dependents=True)
 
 
@@ -81,3 +90,24 @@ def gpu_job_last_sign_of_life(rq_job: Job) -> float | None:
     if progress is not None and progress.updated_at:
         return max(progress.updated_at, started or 0.0)
     return started
+
+
+def gpu_job_outcome(job_id: str) -> JobResult:
+    """What became of the GPU job, as a JobResult: returned, raised, timed out, abandoned or expired."""
+    rq_job = gpu_job_fetch(f"gpu-{job_id}")
+    if rq_job is None:
+        return JobResult.failure(job_id, ErrorCode.WORKER_LOST, "The job's record expired before it finished.")
+    if rq_job.is_finished:
+        try:
+            return JobResult.from_dict(rq_job.return_value())
+        except ContractError as exc:
+            logger.error("GPU job %s returned a malformed result: %s", job_id, exc)
+            return JobResult.failure(job_id, ErrorCode.INTERNAL, "The GPU worker returned a result we could not read.")
+    latest = rq_job.latest_result()
+    detail = (latest.exc_string or "") if latest is not None else ""
+    if "JobTimeoutException" in detail:
+        return JobResult.failure(job_id, ErrorCode.TIMEOUT, "The job took too long.")
+    if "AbandonedJobError" in detail:
+        return JobResult.failure(job_id, ErrorCode.WORKER_LOST, "The GPU worker stopped during the job.")
+    logger.error("GPU job %s failed: %s", job_id, detail[-2000:])
+    return JobResult.failure(job_id, ErrorCode.INTERNAL, "Something went wrong while making your picture.")

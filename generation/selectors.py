@@ -82,7 +82,7 @@ def job_state(*, job: GenerationJob) -> JobState:
         try:
             rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
             if rq_job is not None:
-                rq_status = rq_job.get_status()
+                rq_status = rq_job.get_status(refresh=False)  # just fetched
                 progress = dispatch.gpu_job_progress(rq_job)
                 if rq_status in ("finished", "failed"):
                     # The GPU is done; the Django-side worker is finding deals and recording it.

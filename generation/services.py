@@ -212,6 +212,15 @@ def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
     return job_fail(job_id=job_id, code=result.error.code.value, message=result.error.message, result=result)
 
 
+def job_finalize_from_queue(*, job_id: uuid.UUID) -> tuple[JobResult, bool]:
+    """Read the GPU tier's outcome and record it. On success the shopping offers are looked up
+    first ("finding deals"), so a person who sees "succeeded" also sees the item cards."""
+    result = dispatch.gpu_job_outcome(str(job_id))
+    if result.status is JobStatus.SUCCEEDED:
+        job_attach_offers(job_id=job_id, result=result)
+    return result, job_finalize(job_id=job_id, result=result)
+
+
 def job_attach_offers(*, job_id: uuid.UUID, result: JobResult) -> None:
     """Offers for each recommended item (shop decides where from). Never blocks the result."""
     from shop.services import job_offers_attach
@@ -244,8 +253,6 @@ ORPHAN_MIN_AGE = timedelta(hours=1)
 def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Fail open jobs whose GPU worker died (no sign of life), whose record vanished, or that waited
     past the deadline; finalize the ones whose finalize step never ran. Safe to run any time."""
-    from generation.tasks import finalize_gpu_job
-
     now = now or timezone.now()
     counts = {"worker_lost": 0, "timeout": 0, "finalized": 0}
     open_jobs = GenerationJob.objects.filter(status__in=_OPEN_STATUSES).order_by("created_at")[:500]
@@ -258,13 +265,13 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
             ):
                 counts["worker_lost"] += 1
             continue
-        state = rq_job.get_status()
+        state = rq_job.get_status(refresh=False)
         if state in ("finished", "failed", "canceled", "stopped"):
             ended = rq_job.ended_at or rq_job.started_at
             if ended is not None and timezone.is_naive(ended):
                 ended = ended.replace(tzinfo=UTC)
             if ended is None or now - ended > FINALIZE_GRACE:
-                finalize_gpu_job(str(job.id))
+                job_finalize_from_queue(job_id=job.id)
                 counts["finalized"] += 1
         elif state == "started":
             alive = dispatch.gpu_job_last_sign_of_life(rq_job)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
@@ -15,15 +13,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
-from PIL import Image, ImageOps
 
-from generation import selectors, services
+from generation import media, selectors, services
 from generation.forms import NewMakeoverForm, RestyleForm
 from generation.images import ImageRejected
-from generation.models import GenerationJob, Showcase, Style
+from generation.models import Showcase, Style
 from shop import selectors as shop_selectors
 
-THUMB_SIZE = (480, 480)
 HISTORY_PAGE_SIZE = 12
 
 
@@ -135,37 +131,7 @@ def job_again(request, job_id):
 def job_image(request, job_id, role):
     """Serve a job's image only to its owner (media is never public)."""
     job = selectors.job_get(owner=request.user, job_id=job_id)
-    if role == "thumb":
-        key = _thumbnail_key(job)
-    elif role == "input":
-        key = job.upload.image.name
-    else:
-        key = selectors.job_output_key(job=job, role=role)
-    if not key or not default_storage.exists(key):
-        raise Http404("No such image.")
-    download = request.GET.get("download") == "1"
-    if not hasattr(default_storage, "path"):  # object storage: a short-lived signed URL
-        return HttpResponseRedirect(default_storage.url(key))
-    name = f"ontop-{job.created_at:%Y%m%d}-{role}{key[key.rfind('.') :]}"
-    response = FileResponse(default_storage.open(key, "rb"), as_attachment=download, filename=name)
-    response["Cache-Control"] = "private, max-age=300"
-    return response
-
-
-def _thumbnail_key(job: GenerationJob) -> str | None:
-    """A small JPEG for history, made once from the result (or the photo) and kept with the job."""
-    key = f"{job.output_prefix}thumb.jpg"
-    if default_storage.exists(key):
-        return key
-    source = selectors.job_output_key(job=job, role="result") or job.upload.image.name
-    if not default_storage.exists(source):
-        return None
-    with default_storage.open(source, "rb") as handle:
-        image = ImageOps.contain(Image.open(handle).convert("RGB"), THUMB_SIZE)
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=85)
-    default_storage.save(key, ContentFile(buffer.getvalue()))
-    return key
+    return media.serve_job_image(job, role, download=request.GET.get("download") == "1")
 
 
 def style_preview(request, slug):

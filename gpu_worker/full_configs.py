@@ -97,15 +97,12 @@ def build_sdxl_inpaint(dtype: torch.dtype, device: torch.device):
 def build_grounding_dino(dtype: torch.dtype, device: torch.device) -> Detector:
     from transformers import (
         BertConfig,
-        BertTokenizer,
         GroundingDinoConfig,
         GroundingDinoForObjectDetection,
-        GroundingDinoImageProcessor,
-        GroundingDinoProcessor,
         SwinConfig,
     )
 
-    from gpu_worker.tiny_models import _bert_vocab
+    from gpu_worker.tiny_models import grounding_dino_processor
 
     config = GroundingDinoConfig(
         backbone_config=SwinConfig(
@@ -124,11 +121,7 @@ def build_grounding_dino(dtype: torch.dtype, device: torch.device) -> Detector:
     )
     with torch.device(device):
         model = GroundingDinoForObjectDetection(config).to(dtype).eval()
-    processor = GroundingDinoProcessor(
-        image_processor=GroundingDinoImageProcessor(),  # shortest edge 800, longest 1333: the real setting
-        tokenizer=BertTokenizer(vocab=_bert_vocab(), do_lower_case=True, model_max_length=256),
-    )
-    return Detector(processor=processor, model=model)
+    return Detector(processor=grounding_dino_processor(max_text_len=256), model=model)
 
 
 def build_sam2_large(dtype: torch.dtype, device: torch.device):

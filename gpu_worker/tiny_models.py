@@ -130,20 +130,26 @@ def _bert_vocab() -> dict[str, int]:
     return {token: i for i, token in enumerate(tokens)}
 
 
+def grounding_dino_processor(*, max_text_len: int, size: dict | None = None):
+    """Grounding DINO's processor with our offline BERT vocabulary (size None: the real 800/1333)."""
+    from transformers import BertTokenizer, GroundingDinoImageProcessor, GroundingDinoProcessor
+
+    image_processor = GroundingDinoImageProcessor(size=size) if size else GroundingDinoImageProcessor()
+    tokenizer = BertTokenizer(vocab=_bert_vocab(), do_lower_case=True, model_max_length=max_text_len)
+    return GroundingDinoProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
 def build_detector(target: Path) -> None:
     """Grounding DINO (Swin backbone + BERT text encoder) at toy size, with its processor."""
     from transformers import (
         BertConfig,
-        BertTokenizer,
         GroundingDinoConfig,
         GroundingDinoForObjectDetection,
-        GroundingDinoImageProcessor,
-        GroundingDinoProcessor,
         SwinConfig,
     )
 
     torch.manual_seed(TINY_SEED)
-    tokenizer = BertTokenizer(vocab=_bert_vocab(), do_lower_case=True, model_max_length=64)
+    processor = grounding_dino_processor(max_text_len=64, size={"shortest_edge": 128, "longest_edge": 192})
     config = GroundingDinoConfig(
         backbone_config=SwinConfig(
             embed_dim=16,
@@ -158,7 +164,7 @@ def build_detector(target: Path) -> None:
             num_hidden_layers=1,
             num_attention_heads=2,
             intermediate_size=37,
-            vocab_size=len(tokenizer),
+            vocab_size=len(processor.tokenizer),
             max_position_embeddings=64,
         ),
         d_model=32,
@@ -175,10 +181,6 @@ def build_detector(target: Path) -> None:
         max_text_len=64,
     )
     model = GroundingDinoForObjectDetection(config)
-    processor = GroundingDinoProcessor(
-        image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 128, "longest_edge": 192}),
-        tokenizer=tokenizer,
-    )
     model.save_pretrained(target, safe_serialization=True)
     processor.save_pretrained(target)
 

@@ -362,7 +362,6 @@ def run_tests(pytest_args: list[str]) -> int:
             env = stack_environment(urls, scratch)
             # Tests must not depend on a developer's configuration.
             env["DEBUG"] = "true"
-            env.pop("ONTOP_GPU_MODEL_PRESET", None)
             env["ONTOP_GPU_MODEL_PRESET"] = "tiny"
             # Tiny models are built once per machine and reused across test runs.
             env["ONTOP_GPU_MODEL_DIR"] = os.environ.get("ONTOP_GPU_MODEL_DIR", str(DEFAULT_VAR_DIR / "models"))

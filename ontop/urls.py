@@ -23,6 +23,11 @@ api_patterns = [
     ),
     path("makeovers/<uuid:job_id>/restyle/", generation_api.MakeoverRestyleApi.as_view(), name="makeover_restyle"),
     path("makeovers/<uuid:job_id>/cancel/", generation_api.MakeoverCancelApi.as_view(), name="makeover_cancel"),
+    path(
+        "makeovers/<uuid:job_id>/images/<slug:role>/",
+        generation_api.MakeoverImageApi.as_view(),
+        name="makeover_image",
+    ),
     path("shop/categories/", shop_api.CategoryListApi.as_view(), name="shop_categories"),
     path("shop/products/", shop_api.ProductListApi.as_view(), name="shop_products"),
     path("shop/products/<int:product_id>/", shop_api.ProductDetailApi.as_view(), name="shop_product"),

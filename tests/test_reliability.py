@@ -57,14 +57,12 @@ def test_a_killed_gpu_worker_fails_the_job_within_bounded_time_and_it_can_be_ret
     job = _job(user)
     worker = _gpu_worker(ONTOP_GPU_STEPS="400")  # slow enough to be killed mid-painting
     try:
-        rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
-        _wait(
-            lambda: (
-                (dispatch.gpu_job_progress(rq_job) or None) and dispatch.gpu_job_progress(rq_job).stage == "painting"
-            ),
-            120,
-            "painting",
-        )
+
+        def painting() -> bool:
+            progress = dispatch.gpu_job_progress(dispatch.gpu_job_fetch(job.gpu_rq_job_id))
+            return progress is not None and progress.stage == "painting"
+
+        _wait(painting, 120, "painting")
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()

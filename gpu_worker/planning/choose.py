@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 
 from PIL import Image
 
@@ -10,6 +11,14 @@ from gpu_worker.planning.local import LocalPlanner
 from gpu_worker.stages.types import Detection
 
 logger = logging.getLogger(__name__)
+
+
+@cache
+def _openai_planner(settings: PlannerSettings):
+    """One client (and its connection pool) per process, not one per job."""
+    from gpu_worker.planning.openai_planner import OpenAIPlanner
+
+    return OpenAIPlanner(settings)
 
 
 def make_plan(
@@ -24,10 +33,8 @@ def make_plan(
     local = LocalPlanner()
     if not settings.openai_api_key:
         return local.plan(image=image, detections=detections, preferences=preferences, style=style), None
-    from gpu_worker.planning.openai_planner import OpenAIPlanner
-
     try:
-        plan = OpenAIPlanner(settings).plan(image=image, detections=detections, preferences=preferences, style=style)
+        plan = _openai_planner(settings).plan(image=image, detections=detections, preferences=preferences, style=style)
         return plan, None
     except PlannerError as exc:
         logger.warning("OpenAI planner failed (%s); using the local planner", exc)
