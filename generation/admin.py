@@ -4,15 +4,25 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from generation import services
+from generation.handlers import handlers
 from generation.lora_validation import LoraInvalid, validate_lora
 from generation.models import GenerationJob, Showcase, Style, Upload
 
 
+def _product_choices() -> list[tuple[str, str]]:
+    return [(handler.kind, str(handler.verbose_name)) for handler in handlers()]
+
+
 class StyleAdminForm(forms.ModelForm):
+    scopes = forms.TypedMultipleChoiceField(
+        choices=_product_choices, widget=forms.CheckboxSelectMultiple, label="Products", required=True
+    )
+
     class Meta:
         model = Style
         fields = (
             "slug",
+            "scopes",
             "name_en",
             "name_ko",
             "description_en",
@@ -46,12 +56,15 @@ class StyleAdminForm(forms.ModelForm):
 @admin.register(Style)
 class StyleAdmin(admin.ModelAdmin):
     form = StyleAdminForm
-    list_display = ("slug", "name_en", "name_ko", "has_lora", "lora_weight", "is_active", "ordering")
+    list_display = ("slug", "name_en", "name_ko", "scopes", "has_lora", "lora_weight", "is_active", "ordering")
     list_editable = ("is_active", "ordering")
     prepopulated_fields = {"slug": ("name_en",)}
     readonly_fields = ("lora_sha256",)
     fieldsets = (
-        (None, {"fields": ("slug", "name_en", "name_ko", "description_en", "description_ko", "preview_image")}),
+        (
+            None,
+            {"fields": ("slug", "scopes", "name_en", "name_ko", "description_en", "description_ko", "preview_image")},
+        ),
         ("Prompt", {"fields": ("trigger_words", "prompt_addition", "negative_prompt_addition")}),
         ("LoRA", {"fields": ("lora_file", "lora_sha256", "lora_weight")}),
         ("Overrides (empty = worker defaults)", {"fields": ("steps", "guidance", "strength")}),
@@ -107,7 +120,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         created = 0
         for job in queryset.select_related("owner", "upload", "style"):
             try:
-                services.job_variation(owner=job.owner, job=job, seed=job.spec.get("params", {}).get("seed"))
+                services.job_retry(job=job)
                 created += 1
             except services.QuotaExceeded:
                 messages.warning(request, f"{job.owner} has no makeovers left today; {job.id} not retried.")

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class GenerationConfig(AppConfig):
     name = "generation"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from generation.handlers import PreviewHandler, handler_register
+
+        handler_register(PreviewHandler())

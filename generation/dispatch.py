@@ -6,14 +6,14 @@ import logging
 
 import django_rq
 from django.conf import settings
-from rq import Retry
+from rq import Queue, Retry
 from rq.job import Dependency, Job
 from rq.serializers import JSONSerializer
 
+from generation.handlers import handler_for
 from gpu_worker.contract import (
     CANCEL_KEY_PREFIX,
     GPU_JOB_FUNCTION,
-    GPU_QUEUE,
     PROGRESS_META_KEY,
     ContractError,
     ErrorCode,
@@ -34,12 +34,13 @@ def gpu_job_enqueue(*, spec: JobSpec) -> None:
     The finalize job depends on the GPU job with allow_failure, so RQ runs it whether the
     GPU job returned, raised, or was abandoned by a killed worker: the database always hears.
     """
-    gpu_queue = django_rq.get_queue(GPU_QUEUE)
+    contract = handler_for(spec.kind).contract
+    gpu_queue = _queue(contract.queue)
     gpu_job = gpu_queue.enqueue(
         GPU_JOB_FUNCTION,
         spec.to_dict(),
         job_id=f"gpu-{spec.job_id}",
-        job_timeout=settings.GPU_JOB_TIMEOUT_SECONDS,
+        job_timeout=job_timeout_seconds(spec.kind),
         result_ttl=GPU_RESULT_TTL,
         failure_ttl=GPU_RESULT_TTL,
         description=f"{spec.kind} {spec.job_id}",
@@ -56,11 +57,21 @@ def gpu_job_enqueue(*, spec: JobSpec) -> None:
     )
 
 
+def job_timeout_seconds(kind: str) -> int:
+    """The workflow's own timeout (its contract's), unless ONTOP_JOB_TIMEOUTS overrides that kind."""
+    return settings.JOB_TIMEOUT_OVERRIDES.get(kind, handler_for(kind).contract.timeout_seconds)
+
+
+def _queue(name: str) -> Queue:
+    # Any workflow's queue, named by its contract: the queues need not be listed in settings.
+    return Queue(name, connection=django_rq.get_connection("default"), serializer=JSONSerializer)
+
+
 def gpu_job_fetch(rq_job_id: str) -> Job | None:
     from rq.exceptions import NoSuchJobError
 
     try:
-        return Job.fetch(rq_job_id, connection=django_rq.get_connection(GPU_QUEUE), serializer=JSONSerializer)
+        return Job.fetch(rq_job_id, connection=django_rq.get_connection("default"), serializer=JSONSerializer)
     except NoSuchJobError:
         return None
 
@@ -76,7 +87,7 @@ def gpu_job_progress(rq_job: Job) -> Progress | None:
 
 def gpu_job_cancel(*, job_id: str) -> None:
     """Ask the GPU tier to drop the job: taken off the queue if waiting, stopped at its next step if running."""
-    connection = django_rq.get_connection(GPU_QUEUE)
+    connection = django_rq.get_connection("default")
     connection.set(f"{CANCEL_KEY_PREFIX}{job_id}", "1", ex=24 * 3600)
     rq_job = gpu_job_fetch(f"gpu-{job_id}")
     if rq_job is not None and rq_job.get_status(refresh=False) in ("queued", "deferred", "scheduled"):

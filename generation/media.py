@@ -26,7 +26,7 @@ def serve_job_image(job: GenerationJob, role: str, *, download: bool = False):
     if role == "thumb":
         key = _thumbnail_key(job)
     elif role == "input":
-        key = job.upload.image.name
+        key = job.upload.image.name if job.upload else None
     else:
         key = selectors.job_output_key(job=job, role=role)
     if not key or not default_storage.exists(key):
@@ -44,8 +44,8 @@ def _thumbnail_key(job: GenerationJob) -> str | None:
     key = f"{job.output_prefix}thumb.jpg"
     if default_storage.exists(key):
         return key
-    source = selectors.job_output_key(job=job, role="result") or job.upload.image.name
-    if not default_storage.exists(source):
+    source = selectors.job_output_key(job=job, role="result") or (job.upload.image.name if job.upload else None)
+    if not source or not default_storage.exists(source):
         return None
     with default_storage.open(source, "rb") as handle:
         image = ImageOps.contain(Image.open(handle).convert("RGB"), THUMB_SIZE)

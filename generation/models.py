@@ -1,15 +1,26 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
+def _default_scopes() -> list[str]:
+    return ["desk_makeover"]
+
+
 class Style(models.Model):
-    """An art style people pick for their makeover. Curated by admins (LoRA upload comes later)."""
+    """An art style people pick. Curated by admins; `scopes` says which products (job kinds) offer it."""
 
     slug = models.SlugField(unique=True)
+    scopes = ArrayField(
+        models.CharField(max_length=32),
+        verbose_name=_("products"),
+        default=_default_scopes,
+        help_text=_("The job kinds that offer this style, e.g. desk_makeover, picture_diary."),
+    )
     name_en = models.CharField(_("name (English)"), max_length=80)
     name_ko = models.CharField(_("name (Korean)"), max_length=80)
     description_en = models.TextField(_("description (English)"), blank=True)
@@ -49,7 +60,7 @@ def _upload_key(instance: "Upload", filename: str) -> str:
 
 
 class Upload(models.Model):
-    """A person's desk photo, already normalised (EXIF orientation applied, metadata stripped)."""
+    """A person's photo, already normalised (EXIF orientation applied, metadata stripped)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="uploads")
@@ -74,19 +85,18 @@ class GenerationJob(models.Model):
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    class Kind(models.TextChoices):
-        PREVIEW = "preview", _("Preview")
-        DESK_MAKEOVER = "desk_makeover", _("Desk makeover")
-
     FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generation_jobs")
-    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="jobs")
+    # The photo a job starts from, for the workflows that have one (the diary starts from text).
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="jobs", null=True, blank=True)
     style = models.ForeignKey(Style, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
-    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # A registered workflow's kind (generation.handlers); checked when the job is created.
+    kind = models.CharField(max_length=32, db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     # The exact contract payloads sent and received: editing a style never changes a past job.
+    # Read them through selectors.job_params / job_result (typed), never by string keys.
     spec = models.JSONField(default=dict)
     result = models.JSONField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)

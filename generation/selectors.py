@@ -4,56 +4,84 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from generation import dispatch
+from generation.handlers import GENERIC_ERROR_MESSAGES, handler_for
 from generation.models import GenerationJob, Showcase, Style
+from gpu_worker.contract import ErrorCode, JobResult
+
+# The stage between "the GPU is done" and "recorded": the product's handler is at work.
+FINISHING_STAGE = "finishing"
 
 
-def stage_label(stage: str, step: int = 0, total: int = 0) -> str:
-    """The stage in the words the progress page shows (translated)."""
-    labels = {
-        "queued": _("Waiting in line"),
-        "loading": _("Checking your photo"),
-        "checking": _("Checking your photo"),
-        "detecting": _("Finding your items"),
-        "planning": _("Planning your makeover"),
-        "painting": _("Painting"),
-        "preview": _("Painting"),
-        "locating": _("Finding the new items"),
-        "upscaling": _("Sharpening the picture"),
-        "saving": _("Saving"),
-        "finding_deals": _("Finding deals"),
-        "done": _("Done"),
-        "failed": _("Something went wrong"),
-        "cancelled": _("Cancelled"),
-        "unknown": _("Checking status…"),
-    }
-    label = labels.get(stage, stage)
-    if stage == "painting" and total:
-        return _("Painting (step %(step)s of %(total)s)") % {"step": step, "total": total}
-    return str(label)
+GENERIC_STAGE_LABELS = {
+    "queued": _("Waiting in line"),
+    "done": _("Done"),
+    "failed": _("Something went wrong"),
+    "cancelled": _("Cancelled"),
+    "unknown": _("Checking status…"),
+}
+
+
+def stage_label(kind: str, stage: str, step: int = 0, total: int = 0) -> str:
+    """The stage in the words the progress page shows (translated), from the workflow's handler."""
+    handler = handler_for(kind)
+    if stage == FINISHING_STAGE:
+        return str(handler.finishing_label)
+    if total:
+        with_steps = handler.painting_label(stage, step, total)
+        if with_steps:
+            return str(with_steps)
+    label = handler.stage_labels().get(stage) or GENERIC_STAGE_LABELS.get(stage)
+    return str(label) if label else ""
+
+
+def job_error_message(job: GenerationJob) -> str:
+    """The failure in the reader's language: messages are looked up by code when they are shown."""
+    if not job.error_code:
+        return ""
+    handler = handler_for(job.kind)
+    message = handler.error_messages().get(job.error_code) or GENERIC_ERROR_MESSAGES.get(job.error_code)
+    return str(message) if message else str(GENERIC_ERROR_MESSAGES[ErrorCode.INTERNAL])
 
 
 def showcases() -> QuerySet[Showcase]:
     return Showcase.objects.filter(is_active=True)
 
 
-def styles_active() -> QuerySet[Style]:
-    return Style.objects.filter(is_active=True)
+def styles_active(*, kind: str | None = None) -> QuerySet[Style]:
+    """Active styles; with `kind`, only those whose scopes include that product."""
+    styles = Style.objects.filter(is_active=True)
+    return styles.filter(scopes__contains=[kind]) if kind else styles
 
 
-def jobs_of(*, owner) -> QuerySet[GenerationJob]:
-    return GenerationJob.objects.filter(owner=owner).select_related("upload", "style")
+def jobs_of(*, owner, kind: str | None = None) -> QuerySet[GenerationJob]:
+    jobs = GenerationJob.objects.filter(owner=owner).select_related("upload", "style")
+    return jobs.filter(kind=kind) if kind else jobs
 
 
-def job_get(*, owner, job_id) -> GenerationJob:
-    return get_object_or_404(jobs_of(owner=owner), pk=job_id)
+def job_get(*, owner, job_id, kind: str | None = None) -> GenerationJob:
+    return get_object_or_404(jobs_of(owner=owner, kind=kind), pk=job_id)
+
+
+def job_params(*, job: GenerationJob) -> Any:
+    """The job's params as its workflow's typed dataclass."""
+    return handler_for(job.kind).contract.decode_params(job.spec.get("params", {}))
+
+
+def job_result(*, job: GenerationJob) -> Any | None:
+    """A succeeded job's typed result (its workflow's dataclass), or None."""
+    if job.status != GenerationJob.Status.SUCCEEDED or not job.result:
+        return None
+    envelope = JobResult.from_dict(job.result)
+    return handler_for(job.kind).contract.decode_result(envelope.data)
 
 
 @dataclass(frozen=True)
@@ -85,8 +113,8 @@ def job_state(*, job: GenerationJob) -> JobState:
                 rq_status = rq_job.get_status(refresh=False)  # just fetched
                 progress = dispatch.gpu_job_progress(rq_job)
                 if rq_status in ("finished", "failed"):
-                    # The GPU is done; the Django-side worker is finding deals and recording it.
-                    status, stage, percent = GenerationJob.Status.RUNNING, "finding_deals", 99.0
+                    # The GPU is done; the Django-side worker runs the product's handler and records it.
+                    status, stage, percent = GenerationJob.Status.RUNNING, FINISHING_STAGE, 99.0
                 elif progress is not None:
                     status = GenerationJob.Status.RUNNING
                     stage, percent, step, total = progress.stage, progress.percent, progress.step, progress.total_steps
@@ -100,14 +128,14 @@ def job_state(*, job: GenerationJob) -> JobState:
         status=status,
         status_label=str(GenerationJob.Status(status).label),
         stage=stage,
-        stage_label=stage_label(stage, step, total),
+        stage_label=stage_label(job.kind, stage, step, total),
         percent=round(percent, 1),
         step=step,
         total_steps=total,
         queue_position=position,
         eta_seconds=eta,
         error_code=job.error_code,
-        error_message=job.error_message,
+        error_message=job_error_message(job),
     )
 
 
@@ -124,27 +152,11 @@ def _eta_seconds(started_at, percent: float) -> int | None:
 def job_output_key(*, job: GenerationJob, role: str) -> str | None:
     if job.status != GenerationJob.Status.SUCCEEDED or not job.result:
         return None
-    for output in job.result.get("outputs", []):
-        if output.get("role") == role:
-            return output.get("key")
-    return None
+    output = JobResult.from_dict(job.result).output(role)
+    return output.key if output else None
 
 
-def job_items(*, job: GenerationJob) -> list[dict]:
-    """Recommended items with hotspots as percentages, for pins on the result picture."""
+def job_output_roles(*, job: GenerationJob) -> list[str]:
     if job.status != GenerationJob.Status.SUCCEEDED or not job.result:
         return []
-    items = []
-    for number, item in enumerate(job.result.get("data", {}).get("items", []), start=1):
-        hotspot = item.get("hotspot")
-        items.append(
-            {
-                "number": number,
-                "label": item.get("label", ""),
-                "query_ko": item.get("query_ko", ""),
-                "placement": item.get("placement", ""),
-                "left": round(hotspot["x"] * 100, 2) if hotspot else None,
-                "top": round(hotspot["y"] * 100, 2) if hotspot else None,
-            }
-        )
-    return items
+    return [o.role for o in JobResult.from_dict(job.result).outputs]

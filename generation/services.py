@@ -7,20 +7,36 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from generation import dispatch
+from generation.handlers import handler_for
 from generation.images import ImageRejected, normalise_photo
 from generation.models import GenerationJob, Style, Upload
-from gpu_worker.contract import HEARTBEAT_TIMEOUT_SECONDS, ErrorCode, JobKind, JobResult, JobSpec, JobStatus
+from gpu_worker.contract import (
+    HEARTBEAT_TIMEOUT_SECONDS,
+    ContractError,
+    ErrorCode,
+    JobResult,
+    JobSpec,
+    JobStatus,
+    LoraSpec,
+    StyleSpec,
+    TaskRef,
+)
 
 logger = logging.getLogger(__name__)
+
+# The GPU tier enqueues this (by name, on "default") when it starts a job: the database hears "running".
+JOB_STARTED_FUNCTION = "generation.tasks.gpu_job_started"
 
 
 def upload_create(*, owner, file: File) -> Upload:
@@ -44,7 +60,7 @@ def upload_create(*, owner, file: File) -> Upload:
 
 class QuotaExceeded(Exception):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"You have used today's {limit} makeovers. Come back tomorrow for more.")
+        super().__init__(f"You have used today's {limit} pictures. Come back tomorrow for more.")
         self.limit = limit
         self.message = str(self)
 
@@ -52,40 +68,38 @@ class QuotaExceeded(Exception):
 def job_create(
     *,
     owner,
-    upload: Upload,
-    kind: str = GenerationJob.Kind.DESK_MAKEOVER,
+    kind: str,
+    params: Any,
+    inputs: dict[str, str | list[str]] | None = None,
+    upload: Upload | None = None,
     style: Style | None = None,
-    preferences: dict | None = None,
-    seed: int | None = None,
     submission_id: uuid.UUID | None = None,
 ) -> GenerationJob:
     """Create the job row and enqueue it after the transaction commits (never a job for a rolled-back row).
 
-    The same submission_id twice returns the first job. The daily quota is checked under a lock on
-    the user's row, so two simultaneous submissions cannot both squeeze past it.
+    `params` is the workflow's typed params (its contract's dataclass). The same submission_id twice
+    returns the first job. The daily quota of the job's product is checked under a lock on the user's
+    row, so two simultaneous submissions cannot both squeeze past it.
     """
+    contract = handler_for(kind).contract
+    params_json = contract.encode_params(params)  # a wrong type is a programming error: it raises
+    inputs = dict(inputs or {})
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
         if submission_id is not None:
             existing = GenerationJob.objects.filter(owner=owner, submission_id=submission_id).first()
             if existing is not None:
                 return existing
-        if quota_of(owner=owner).remaining <= 0:
+        if quota_of(owner=owner, kind=kind).remaining <= 0:
             raise QuotaExceeded(settings.DAILY_GENERATION_LIMIT)
         job = GenerationJob(owner=owner, upload=upload, kind=kind, style=style, submission_id=submission_id)
-        params = {
-            # Chosen here so the database knows it before the GPU does: a "new variation" is a new seed.
-            "seed": seed if seed is not None else secrets.randbelow(2**31),
-            "preferences": preferences or {},
-        }
-        if style is not None:
-            params["style"] = _style_snapshot(style)
         spec = JobSpec(
             job_id=str(job.id),
-            kind=JobKind(kind),
-            input_key=upload.image.name,
+            kind=kind,
+            inputs=inputs,
             output_prefix=job.output_prefix,
-            params=params,
+            params=params_json,
+            on_start=TaskRef(queue="default", function=JOB_STARTED_FUNCTION),
         )
         job.spec = spec.to_dict()
         job.save()
@@ -93,20 +107,37 @@ def job_create(
     return job
 
 
-def _style_snapshot(style: Style) -> dict:
-    """What the style said at submission time: editing it later never changes this job."""
+def job_retry(*, job: GenerationJob) -> GenerationJob:
+    """A new job with the same photo, params (seed included) and style snapshot."""
+    spec = JobSpec.from_dict(job.spec)
+    params = handler_for(job.kind).contract.decode_params(spec.params)
+    return job_create(
+        owner=job.owner, kind=job.kind, params=params, inputs=spec.inputs, upload=job.upload, style=job.style
+    )
+
+
+def style_spec(style: Style | None) -> StyleSpec | None:
+    """What the style says now, for a job's params: editing it later never changes that job."""
+    if style is None:
+        return None
     prompt = ", ".join(p for p in (style.trigger_words, style.prompt_addition) if p)
-    snapshot = {
-        "slug": style.slug,
-        "prompt_addition": prompt,
-        "negative_prompt_addition": style.negative_prompt_addition,
-        "steps": style.steps,
-        "guidance": style.guidance,
-        "strength": style.strength,
-    }
+    lora = None
     if style.lora_file and style.lora_sha256:
-        snapshot["lora"] = {"key": style.lora_file.name, "sha256": style.lora_sha256, "weight": style.lora_weight}
-    return snapshot
+        lora = LoraSpec(key=style.lora_file.name, sha256=style.lora_sha256, weight=style.lora_weight)
+    return StyleSpec(
+        slug=style.slug,
+        prompt_addition=prompt,
+        negative_prompt_addition=style.negative_prompt_addition,
+        steps=style.steps,
+        guidance=style.guidance,
+        strength=style.strength,
+        lora=lora,
+    )
+
+
+def new_seed() -> int:
+    # Chosen by the web tier so the database knows it before the GPU does: a "new variation" is a new seed.
+    return secrets.randbelow(2**31)
 
 
 @dataclass(frozen=True)
@@ -120,29 +151,18 @@ class Quota:
         return max(0, self.limit - self.used)
 
 
-def quota_of(*, owner) -> Quota:
-    """Makeovers started today (Asia/Seoul). Failed and cancelled ones do not count: not the person's fault."""
+def quota_of(*, owner, kind: str) -> Quota:
+    """Pictures of one product started today (Asia/Seoul). Failed and cancelled ones do not count:
+    not the person's fault."""
     today = timezone.localdate()
     start = timezone.make_aware(datetime.combine(today, time.min))
     used = GenerationJob.objects.filter(
         owner=owner,
+        kind=kind,
         created_at__gte=start,
         status__in=(GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING, GenerationJob.Status.SUCCEEDED),
     ).count()
     return Quota(limit=settings.DAILY_GENERATION_LIMIT, used=used, resets_at=start + timedelta(days=1))
-
-
-def job_variation(*, owner, job: GenerationJob, style: Style | None = None, **kwargs) -> GenerationJob:
-    """A new picture from the same photo: a new seed (and optionally another style). Perception is cached."""
-    preferences = job.spec.get("params", {}).get("preferences", {})
-    return job_create(
-        owner=owner,
-        upload=job.upload,
-        kind=job.kind,
-        style=style if style is not None else job.style,
-        preferences=preferences,
-        **kwargs,
-    )
 
 
 def job_cancel(*, job: GenerationJob) -> bool:
@@ -150,7 +170,7 @@ def job_cancel(*, job: GenerationJob) -> bool:
     updated = GenerationJob.objects.filter(pk=job.pk, status__in=_OPEN_STATUSES).update(
         status=GenerationJob.Status.CANCELLED,
         error_code="cancelled",
-        error_message="You cancelled this makeover.",
+        error_message="",
         finished_at=timezone.now(),
     )
     if updated:
@@ -162,21 +182,33 @@ def job_cancel(*, job: GenerationJob) -> bool:
 
 
 def job_delete(*, job: GenerationJob) -> None:
-    """Delete a makeover with its files; the photo goes too when no other makeover uses it."""
+    """Delete a job with its files; its photo goes too when no other job uses it."""
     job_cancel(job=job)
-    storage = job.upload.image.storage
-    keys = [o.get("key") for o in (job.result or {}).get("outputs", []) if o.get("key")]
+    handler_for(job.kind).on_delete(job=job)
+    result = job_result_envelope(job)
+    keys = [o.key for o in result.outputs] if result else []
     keys.append(f"{job.output_prefix}thumb.jpg")
     upload = job.upload
     with transaction.atomic():
         job.delete()
-        orphan = not upload.jobs.exists()
+        orphan = upload is not None and not upload.jobs.exists()
         if orphan:
             upload.delete()
     for key in keys:
-        storage.delete(key)
+        default_storage.delete(key)
     if orphan:
-        storage.delete(upload.image.name)
+        default_storage.delete(upload.image.name)
+
+
+def job_result_envelope(job: GenerationJob) -> JobResult | None:
+    """The stored GPU result, checked against the contract (None when there is none)."""
+    if not job.result:
+        return None
+    try:
+        return JobResult.from_dict(job.result)
+    except ContractError:
+        logger.error("job %s has a stored result this contract cannot read", job.id)
+        return None
 
 
 def style_lora_accept(*, style: Style, sha256: str) -> None:
@@ -204,35 +236,43 @@ def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
         )
         return bool(updated)
     assert result.error is not None
-    if result.error.code is ErrorCode.CANCELLED:
+    if result.error.code == ErrorCode.CANCELLED:
         updated = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).update(
             status=GenerationJob.Status.CANCELLED, error_code="cancelled", finished_at=timezone.now()
         )
         return bool(updated)
-    return job_fail(job_id=job_id, code=result.error.code.value, message=result.error.message, result=result)
+    return job_fail(job_id=job_id, code=result.error.code, message=result.error.message, result=result)
 
 
 def job_finalize_from_queue(*, job_id: uuid.UUID) -> tuple[JobResult, bool]:
-    """Read the GPU tier's outcome and record it. On success the shopping offers are looked up
-    first ("finding deals"), so a person who sees "succeeded" also sees the item cards."""
+    """Read the GPU tier's outcome and record it. On success the product's handler runs first
+    (the makeover finds deals), so a person who sees "succeeded" sees everything."""
+    job = GenerationJob.objects.filter(pk=job_id).first()
     result = dispatch.gpu_job_outcome(str(job_id))
-    if result.status is JobStatus.SUCCEEDED:
-        job_attach_offers(job_id=job_id, result=result)
+    if job is not None and result.status is JobStatus.SUCCEEDED:
+        result = _job_on_success(job=job, result=result)
     return result, job_finalize(job_id=job_id, result=result)
 
 
-def job_attach_offers(*, job_id: uuid.UUID, result: JobResult) -> None:
-    """Offers for each recommended item (shop decides where from). Never blocks the result."""
-    from shop.services import job_offers_attach
-
-    job = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).first()
-    if job is None:
-        return
+def _job_on_success(*, job: GenerationJob, result: JobResult) -> JobResult:
+    """Decode the workflow's typed result and let its handler react. A result that does not match
+    the contract fails the job; a handler's own error never does (it is logged)."""
+    handler = handler_for(job.kind)
+    try:
+        typed = handler.contract.decode_result(result.data)
+    except ContractError as exc:
+        logger.error("job %s returned a %s result that does not match the contract: %s", job.id, job.kind, exc)
+        return JobResult.failure(
+            result.job_id, ErrorCode.INTERNAL, "The GPU worker returned a result we could not read."
+        )
+    if job.status not in _OPEN_STATUSES:
+        return result
     job.result = result.to_dict()  # in memory only: job_finalize writes it
     try:
-        job_offers_attach(job=job)
+        handler.on_success(job=job, result=typed)
     except Exception:
-        logger.exception("could not attach offers to job %s", job_id)
+        logger.exception("the %s handler failed on job %s", job.kind, job.id)
+    return result
 
 
 def job_mark_running(*, job_id: uuid.UUID) -> bool:
@@ -261,7 +301,7 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
         age = now - job.created_at
         if rq_job is None:
             if age > FINALIZE_GRACE and job_fail(
-                job_id=job.id, code="worker_lost", message="We lost track of this makeover. Please try again."
+                job_id=job.id, code="worker_lost", message="We lost track of this picture. Please try again."
             ):
                 counts["worker_lost"] += 1
             continue
@@ -276,7 +316,7 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
         elif state == "started":
             alive = dispatch.gpu_job_last_sign_of_life(rq_job)
             silent = alive is not None and now.timestamp() - alive > HEARTBEAT_TIMEOUT_SECONDS
-            lost = "The GPU worker stopped during your makeover. Please try again."
+            lost = "The GPU worker stopped while making your picture. Please try again."
             if silent and job_fail(job_id=job.id, code="worker_lost", message=lost):
                 counts["worker_lost"] += 1
         elif age > QUEUE_DEADLINE:

@@ -35,8 +35,19 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         from gpu_worker.runtime import runtime
+        from gpu_worker.workflow import model_roles, queues_for, served_workflows
 
         state = runtime()
+        config = state.config
+        served = served_workflows(config.workflows)
+        listen = queues_for(served, config.queues)
+        roles = model_roles(served)
+        missing = state.models.missing_sources(roles)
+        if missing:
+            raise WorkerConfigError(
+                f"ONTOP_GPU_MODEL_PRESET=real needs a local path or cached hub id in {', '.join(missing)} "
+                f"(for {', '.join(served)})."
+            )
     except WorkerConfigError as exc:
         print(f"gpu_worker configuration error: {exc}", file=sys.stderr)
         return 2
@@ -50,18 +61,22 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_warm_up:
         try:
-            state.models.warm_up()
+            state.models.warm_up(roles)
         except ModelSourceError as exc:
             print(f"gpu_worker model error: {exc}", file=sys.stderr)
             return 2
-    config = state.config
     connection = Redis.from_url(config.redis_url)
-    queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in config.queues]
+    queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in listen]
     name = f"{socket.gethostname()}-{os.getpid()}{'-' + args.name_suffix if args.name_suffix else ''}"
     worker = RecyclingWorker(queues, connection=connection, serializer=JSONSerializer, name=name)
     worker.max_rss_bytes = config.max_rss_mb * 1024 * 1024
     logging.getLogger("gpu_worker").info(
-        "serving %s on %s with the %s preset", ",".join(config.queues), state.models.device, config.model_preset
+        "serving %s from %s on %s with the %s preset (models: %s)",
+        ",".join(served),
+        ",".join(listen),
+        state.models.device,
+        config.model_preset,
+        ",".join(sorted(state.models.loaded())) or "none yet",
     )
     worker.work(burst=args.burst, max_jobs=config.max_jobs or None, with_scheduler=False)
     return 0

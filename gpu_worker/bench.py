@@ -1,13 +1,17 @@
-"""Benchmark the desk-makeover stages and the inpainting variants, side by side in one run.
+"""Benchmark the registered workflows themselves, and the diffusion call variants, side by side in one run.
 
-    python -m gpu_worker.bench                       # tiny preset (CPU-friendly), 20 and 30 steps
+    python -m gpu_worker.bench                          # every workflow, tiny preset (CPU-friendly)
+    python -m gpu_worker.bench --workflows picture_diary --repeat 5
     python -m gpu_worker.bench --preset full --size 1024 --variants plain,ours,channels_last,compile
-    python -m gpu_worker.bench --json out.json       # also write the figures as JSON
+    python -m gpu_worker.bench --json out.json          # also write the figures as JSON
 
-`full` builds the real architectures (SDXL inpaint UNet/VAE/text encoders, Grounding DINO base,
-SAM 2.1 large) with random weights: real speed and memory, no download, noise for pictures.
-Ratios compare each variant with the plain diffusers pipeline call measured in the same run,
-because these machines are noisy. Results go in docs/benchmarks.md with the command line.
+Each workflow runs through `gpu_worker.jobs.execute`, exactly as a worker runs a job, on a
+synthetic input (a 4:3 desk photo, a Korean diary entry) in a scratch storage directory. Runs are
+interleaved across workflows and repeated; the tables show medians of the workflow's own stage
+timings. `full` builds the real architectures (SDXL inpaint and text-to-image UNets/VAE/text
+encoders, Grounding DINO base, SAM 2.1 large, RealESRGAN x2) with random weights: real speed and
+memory, no download, noise for pictures. The variant tables compare our stage call with the plain
+diffusers pipeline call measured in the same run, because these machines are noisy.
 """
 
 from __future__ import annotations
@@ -19,26 +23,30 @@ import resource
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from gpu_worker.config import PlannerSettings, WorkerConfig, WorkflowSettings
-from gpu_worker.planning import Preferences, StyleHints
-from gpu_worker.planning.local import LocalPlanner
+from gpu_worker.config import DiffusionSettings, OpenAISettings, WorkerConfig
+from gpu_worker.contract import JobSpec, encode
+from gpu_worker.contract.desk_makeover import DeskParams
+from gpu_worker.contract.picture_diary import DiaryParams
+from gpu_worker.contract.preview import PreviewParams
+from gpu_worker.jobs import execute
+from gpu_worker.progress import ProgressReporter
 from gpu_worker.registry import ModelRegistry, resolve_device
-from gpu_worker.stages.detect import DESK_ITEMS, DESK_LABELS, detect
+from gpu_worker.runtime import Runtime
 from gpu_worker.stages.inpaint import inpaint
-from gpu_worker.stages.locate import locate
-from gpu_worker.stages.mask import build_mask, composite
-from gpu_worker.stages.normalise import normalise
-from gpu_worker.stages.segment import segment
-from gpu_worker.stages.upscale import upscale
+from gpu_worker.stages.normalise import normalise, sdxl_bucket
+from gpu_worker.stages.txt2img import txt2img
+from gpu_worker.storage import LocalStorage
+from gpu_worker.workflow import model_roles, registered_workflows
 
 VARIANTS = ("plain", "ours", "channels_last", "compile")
+DIARY_SAMPLE = "오늘 친구랑 공원에서 산책했다. 날씨가 맑고 따뜻해서 기분이 좋았다. 저녁에는 카페에서 커피를 마셨다."
 
 
 @dataclass
@@ -87,94 +95,111 @@ def _photo(size: int) -> Image.Image:
     return Image.fromarray(np.clip(pixels.astype(int) + noise, 0, 255).astype(np.uint8))
 
 
-def load_models(preset: str, device: torch.device, dtype: torch.dtype, model_dir: Path):
-    if preset == "full":
-        from gpu_worker import full_configs
-
-        return (
-            full_configs.build_sdxl_inpaint(dtype, device),
-            full_configs.build_grounding_dino(dtype, device),
-            full_configs.build_sam2_large(dtype, device),
-            full_configs.build_realesrgan_x2(dtype, device),
-        )
-    registry = _tiny_registry(device, dtype, model_dir)
-    return registry.get("inpaint"), registry.get("detector"), registry.get("segmenter"), registry.get("upscaler")
-
-
-def _tiny_registry(device: torch.device, dtype: torch.dtype, model_dir: Path) -> ModelRegistry:
+def build_runtime(
+    preset: str, device: torch.device, dtype: torch.dtype, model_dir: Path, storage_dir: Path, size: int, steps: int
+) -> Runtime:
+    """A worker's runtime for the benchmark: tiny models from the registry, or full-size random ones."""
+    diffusion = replace(
+        DiffusionSettings.from_env("tiny" if preset == "tiny" else "real"),
+        work_pixels=size * size,
+        steps=steps,
+        fast_lora=None,
+    )
     config = WorkerConfig(
         redis_url="redis://unused",
-        media_root=Path(tempfile.gettempdir()),
+        media_root=storage_dir,
         s3_bucket=None,
         s3_endpoint_url=None,
         model_preset="tiny",
         model_dir=model_dir,
         device=str(device),
         dtype=str(dtype).removeprefix("torch."),
-        workflow=WorkflowSettings.from_env("tiny"),
-        planner=PlannerSettings(None, None, "", 1, 0),
+        diffusion=diffusion,
+        openai=OpenAISettings(None, None, "", 1, 0),
     )
-    return ModelRegistry(config)
+    registry = ModelRegistry(config)
+    if preset == "full":
+        from gpu_worker import full_configs
+
+        builders = {
+            "inpaint": full_configs.build_sdxl_inpaint,
+            "txt2img": full_configs.build_sdxl_txt2img,
+            "detector": full_configs.build_grounding_dino,
+            "segmenter": full_configs.build_sam2_large,
+            "upscaler": full_configs.build_realesrgan_x2,
+        }
+        for role in model_roles(registered_workflows()):
+            registry.provide(role, builders[role](dtype, device), source="full-size random weights")
+    return Runtime(config=config, storage=LocalStorage(storage_dir), models=registry)
 
 
-def stage_timings(
-    models, photo: Image.Image, *, work_pixels: int, steps: int, device: torch.device
+def sample_jobs(runtime: Runtime, size: int) -> dict[str, JobSpec]:
+    """One representative job per registered workflow."""
+    buffer = Path(runtime.config.media_root) / "bench" / "desk.jpg"
+    buffer.parent.mkdir(parents=True, exist_ok=True)
+    _photo(size).save(buffer, format="JPEG", quality=92)
+    photo = "bench/desk.jpg"
+    params = {
+        "preview": (PreviewParams(), {"photo": photo}),
+        "desk_makeover": (DeskParams(seed=0), {"photo": photo}),
+        "picture_diary": (DiaryParams(text=DIARY_SAMPLE, seed=0, mood="happy"), {}),
+    }
+    specs = {}
+    for kind in registered_workflows():
+        if kind not in params:
+            raise SystemExit(f"the benchmark has no sample job for the {kind!r} workflow: add one to sample_jobs")
+        typed, inputs = params[kind]
+        specs[kind] = JobSpec(
+            job_id=f"bench-{kind}", kind=kind, output_prefix=f"bench/{kind}/", inputs=inputs, params=encode(typed)
+        )
+    return specs
+
+
+def workflow_timings(
+    runtime: Runtime, specs: dict[str, JobSpec], *, repeat: int, device: torch.device
+) -> dict[str, dict[str, float]]:
+    """Median stage timings per workflow, runs interleaved (w1, w2, w1, w2, ...) after one warm-up each."""
+    runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in specs}
+    peaks: dict[str, float] = {}
+    for round_number in range(repeat + 1):
+        for kind, spec in specs.items():
+            _reset_peak(device)
+            result, seconds = _timed(device, lambda spec=spec: execute(spec, ProgressReporter(), runtime))
+            if result.error is not None:
+                raise SystemExit(f"{kind} failed: {result.error.code}: {result.error.message}")
+            if round_number == 0:
+                continue  # warm-up: first loads and allocations are not what a warm worker pays
+            runs[kind].append({**result.timings, "total": seconds})
+            if (peak := _peak(device)) is not None:
+                peaks[kind] = max(peaks.get(kind, 0.0), peak)
+    medians = {}
+    for kind, samples in runs.items():
+        names = list(dict.fromkeys(name for sample in samples for name in sample))
+        medians[kind] = {name: statistics.median(s.get(name, 0.0) for s in samples) for name in names}
+        if kind in peaks:
+            medians[kind]["peak_vram_gib"] = peaks[kind]
+    return medians
+
+
+def diffusion_variants(
+    kind: str, pipeline, size: int, *, steps: int, variants: list[str], device: torch.device
 ) -> list[Measurement]:
-    pipeline, detector, segmenter, upscaler = models
-    results: list[Measurement] = []
-
-    def record(name, fn):
-        value, seconds = _timed(device, fn)
-        results.append(Measurement(name=name, seconds=seconds))
-        return value
-
-    work, _ = record("normalise", lambda: normalise(photo, target_pixels=work_pixels))
-    labels = DESK_LABELS + DESK_ITEMS
-    found = record("detect", lambda: detect(detector, work, labels, box_threshold=0.3, max_detections=20))
-    masks = record("segment", lambda: segment(segmenter, work, found))
-    plan = record(
-        "plan (local)",
-        lambda: LocalPlanner().plan(image=work, detections=found, preferences=Preferences(), style=StyleHints()),
-    )
-    items = [m for d, m in zip(found, masks, strict=True) if d.label not in DESK_LABELS]
-    mask = record("mask", lambda: build_mask(work.size, item_masks=items, desk_masks=[]))
-    painted = record(
-        f"inpaint ({steps} steps)",
-        lambda: inpaint(
-            pipeline,
-            image=work,
-            mask=mask.feathered,
-            prompt=plan.prompt,
-            negative_prompt=plan.negative_prompt,
-            steps=steps,
-            guidance=7.0,
-            strength=0.99,
-            seed=0,
-        ),
-    )
-    result = record("composite", lambda: composite(work, painted, mask))
-    record("locate", lambda: locate(detector, result, [i.label for i in plan.items], mask.repaint, threshold=0.3))
-    record("upscale x2", lambda: upscale(upscaler, result, factor=2, tile=512))
-    results.append(Measurement(name="total", seconds=sum(m.seconds for m in results)))
-    results[-1].note = f"work size {work.width}x{work.height}, {len(found)} detections"
-    return results
-
-
-def inpaint_variants(
-    pipeline, work: Image.Image, mask: Image.Image, *, steps: int, variants: list[str], device: torch.device
-) -> list[Measurement]:
+    """Our stage call against the plain diffusers call (and speed-up variants), on one pipeline."""
     original_unet = pipeline.unet
+    work, _ = normalise(_photo(size), target_pixels=size * size)
+    mask = Image.new("L", work.size, 0)
+    mask.paste(255, (0, work.height // 2, work.width, work.height))
     out = []
     try:
         for variant in variants:
-            out.append(_measure_variant(pipeline, original_unet, variant, work, mask, steps=steps, device=device))
+            out.append(_measure_variant(kind, pipeline, original_unet, variant, work, mask, steps=steps, device=device))
     finally:
         pipeline.unet = original_unet.to(memory_format=torch.contiguous_format)
     return out
 
 
 def _measure_variant(
-    pipeline, unet, variant: str, work: Image.Image, mask: Image.Image, *, steps: int, device: torch.device
+    kind: str, pipeline, unet, variant: str, work: Image.Image, mask: Image.Image, *, steps: int, device: torch.device
 ) -> Measurement:
     prompt, negative = "a desk lamp and a plant on a tidy desk", "blurry"
     pipeline.unet = unet
@@ -190,31 +215,42 @@ def _measure_variant(
         _sync(device)
         step_times.append(time.perf_counter())
 
+    size = {"width": work.width, "height": work.height}
+
     def run(n_steps: int, callback=None):
         if variant == "plain":  # the diffusers pipeline as its docs call it: our baseline
+            extra = {"image": work, "mask_image": mask, "strength": 0.99} if kind == "inpaint" else {}
             return pipeline(
                 prompt=prompt,
                 negative_prompt=negative,
-                image=work,
-                mask_image=mask,
-                width=work.width,
-                height=work.height,
                 num_inference_steps=n_steps,
                 guidance_scale=7.0,
-                strength=0.99,
                 generator=torch.Generator().manual_seed(0),
+                **size,
+                **extra,
             ).images[0]
-        return inpaint(
+        if kind == "inpaint":
+            return inpaint(
+                pipeline,
+                image=work,
+                mask=mask,
+                prompt=prompt,
+                negative_prompt=negative,
+                steps=n_steps,
+                guidance=7.0,
+                strength=0.99,
+                seed=0,
+                on_step=callback,
+            )
+        return txt2img(
             pipeline,
-            image=work,
-            mask=mask,
             prompt=prompt,
             negative_prompt=negative,
             steps=n_steps,
             guidance=7.0,
-            strength=0.99,
             seed=0,
             on_step=callback,
+            **size,
         )
 
     _, warm_seconds = _timed(device, lambda: run(2))  # warm-up (and compilation) is not timed
@@ -235,8 +271,10 @@ def _measure_variant(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gpu_worker.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", choices=("tiny", "full"), default="tiny")
+    parser.add_argument("--workflows", default="", help="comma-separated kinds (default: every registered workflow)")
     parser.add_argument("--size", type=int, default=None, help="working side in pixels (square area), e.g. 1024")
-    parser.add_argument("--steps", default="20,30")
+    parser.add_argument("--steps", default="20,30", help="the first is the workflows' step count")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per workflow, interleaved (medians)")
     parser.add_argument("--variants", default="plain,ours,channels_last,compile")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"))
@@ -256,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    wanted = [w for w in args.workflows.split(",") if w] or list(registered_workflows())
+    missing = set(wanted) - set(registered_workflows())
+    if missing:
+        parser.error(f"unknown workflows: {', '.join(sorted(missing))}")
 
     print(f"# OnTop GPU benchmark: preset={args.preset} size={size}² device={device} dtype={dtype}")
     print(
@@ -263,40 +305,54 @@ def main(argv: list[str] | None = None) -> int:
     )
     if device.type == "cuda":
         print(f"# GPU: {torch.cuda.get_device_name()}")
-    (models, build_seconds) = _timed(device, lambda: load_models(args.preset, device, dtype, Path(args.model_dir)))
-    print(f"# models built/loaded in {build_seconds:.1f}s\n")
+    storage_dir = Path(tempfile.mkdtemp(prefix="ontop-bench-"))
+    state, build_seconds = _timed(
+        device,
+        lambda: build_runtime(
+            args.preset, device, dtype, Path(args.model_dir), storage_dir, size=size, steps=steps_list[0]
+        ),
+    )
+    print(f"# models built in {build_seconds:.1f}s\n")
 
-    photo = _photo(size)
-    stages = stage_timings(models, photo, work_pixels=size * size, steps=steps_list[0], device=device)
-    print(f"## Stages (one pass, {steps_list[0]} steps)\n\n| stage | seconds |\n| --- | ---: |")
-    for m in stages:
-        print(f"| {m.name} | {m.seconds:.3f} |")
-    print(f"\n{stages[-1].note}\n")
-
-    work, _ = normalise(photo, target_pixels=size * size)
-    mask = Image.new("L", work.size, 0)
-    mask.paste(255, (0, work.height // 2, work.width, work.height))
+    specs = {kind: spec for kind, spec in sample_jobs(state, size).items() if kind in wanted}
+    timings = workflow_timings(state, specs, repeat=args.repeat, device=device)
     report: dict = {
         "preset": args.preset,
         "size": size,
         "device": str(device),
         "dtype": str(dtype),
-        "stages": [m.__dict__ for m in stages],
-        "inpaint": {},
+        "repeat": args.repeat,
+        "workflows": timings,
+        "variants": {},
     }
-    for steps in steps_list:
-        rows = inpaint_variants(models[0], work, mask, steps=steps, variants=variants, device=device)
-        baseline = next((r.seconds for r in rows if r.name == "plain"), None)
-        print(f"## Inpaint {work.width}x{work.height}, {steps} steps\n")
-        print("| variant | s/image | s/step | vs plain | peak VRAM GiB | note |")
-        print("| --- | ---: | ---: | ---: | ---: | --- |")
-        for r in rows:
-            ratio = f"{r.seconds / baseline:.2f}x" if baseline and r.seconds == r.seconds else "-"
-            vram = f"{r.peak_vram_gib:.2f}" if r.peak_vram_gib is not None else "-"
-            step = f"{r.step_seconds:.3f}" if r.step_seconds is not None and r.seconds == r.seconds else "-"
-            print(f"| {r.name} | {r.seconds:.3f} | {step} | {ratio} | {vram} | {r.note} |")
+    for kind, stages in timings.items():
+        print(f"## {kind} ({steps_list[0]} steps, median of {args.repeat})\n\n| stage | seconds |\n| --- | ---: |")
+        for name, seconds in stages.items():
+            label = f"**{name}**" if name == "total" else name
+            value = f"{seconds:.2f} GiB" if name == "peak_vram_gib" else f"{seconds:.3f}"
+            print(f"| {label} | {value} |")
         print()
-        report["inpaint"][steps] = [r.__dict__ for r in rows]
+
+    pipelines = {"inpaint": "desk_makeover", "txt2img": "picture_diary"}
+    for role, kind in pipelines.items():
+        if kind not in specs:
+            continue
+        pipeline = state.models.get(role)
+        state.loras(pipeline).activate(None)
+        for steps in steps_list:
+            rows = diffusion_variants(role, pipeline, size, steps=steps, variants=variants, device=device)
+            baseline = next((r.seconds for r in rows if r.name == "plain"), None)
+            width, height = sdxl_bucket(4, 3, size * size)
+            print(f"## {role} {width}x{height}, {steps} steps\n")
+            print("| variant | s/image | s/step | vs plain | peak VRAM GiB | note |")
+            print("| --- | ---: | ---: | ---: | ---: | --- |")
+            for r in rows:
+                ratio = f"{r.seconds / baseline:.2f}x" if baseline and r.seconds == r.seconds else "-"
+                vram = f"{r.peak_vram_gib:.2f}" if r.peak_vram_gib is not None else "-"
+                step = f"{r.step_seconds:.3f}" if r.step_seconds is not None and r.seconds == r.seconds else "-"
+                print(f"| {r.name} | {r.seconds:.3f} | {step} | {ratio} | {vram} | {r.note} |")
+            print()
+            report["variants"].setdefault(role, {})[steps] = [r.__dict__ for r in rows]
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"peak process RSS: {peak_rss:.2f} GiB")
     report["peak_rss_gib"] = peak_rss

@@ -9,8 +9,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODEL_ROLES = ("inpaint", "detector", "segmenter", "upscaler")
-OPTIONAL_MODEL_ROLES = ("vae",)  # ONTOP_GPU_MODEL_VAE: a replacement VAE (e.g. fp16-safe) for the inpaint pipeline
 PRESETS = ("tiny", "real")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -33,7 +31,7 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _float(name: str, default: float, minimum: float, maximum: float) -> float:
+def env_float(name: str, default: float, minimum: float, maximum: float) -> float:
     raw = _get(name)
     if raw is None:
         return default
@@ -46,7 +44,7 @@ def _float(name: str, default: float, minimum: float, maximum: float) -> float:
     return value
 
 
-def _bool(name: str, default: bool) -> bool:
+def env_bool(name: str, default: bool) -> bool:
     raw = _get(name)
     if raw is None:
         return default
@@ -57,7 +55,7 @@ def _bool(name: str, default: bool) -> bool:
     raise WorkerConfigError(f"ONTOP_GPU_{name} must be true or false; got {raw!r}.")
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
+def env_int(name: str, default: int, minimum: int = 0) -> int:
     raw = _get(name)
     if raw is None:
         return default
@@ -71,20 +69,14 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
 
 
 @dataclass(frozen=True)
-class WorkflowSettings:
-    """Knobs of the desk-makeover workflow. Defaults depend on the preset: tiny models run on CPU."""
+class DiffusionSettings:
+    """Knobs every diffusion workflow shares. Defaults depend on the preset: tiny models run on CPU."""
 
-    work_pixels: int  # SDXL works at ~1 MP; the image is bucketed to this area, sides multiples of 64
-    box_threshold: float
-    text_threshold: float
-    desk_min_objects: int  # desk-object detections that make a photo "a desk" without a desk detection
-    max_detections: int
+    work_pixels: int  # SDXL works at ~1 MP; images are bucketed to this area, sides multiples of 64
     steps: int
     guidance: float
-    strength: float
     upscale: int
     upscale_tile: int
-    locate_threshold: float
     compile_unet: bool
     channels_last: bool
     # Few-step mode: a distilled "fast" LoRA (Lightning / Hyper-SD style) always active next to
@@ -92,37 +84,35 @@ class WorkflowSettings:
     fast_lora: str | None
     fast_steps: int
     fast_guidance: float
+    # At most this many style/personal LoRAs stay loaded per pipeline; the least recently used goes.
+    max_adapters: int
 
     @classmethod
-    def from_env(cls, preset: str) -> WorkflowSettings:
+    def from_env(cls, preset: str) -> DiffusionSettings:
         tiny = preset == "tiny"
-        upscale = _int("UPSCALE", 2, minimum=1)
+        upscale = env_int("UPSCALE", 2, minimum=1)
         if upscale not in (1, 2, 4):
             raise WorkerConfigError(f"ONTOP_GPU_UPSCALE must be 1, 2 or 4; got {upscale}.")
         return cls(
             # Tiny: 192x128 is the smallest area whose 64-px buckets still tell 4:3 from a square.
-            work_pixels=_int("WORK_PIXELS", 192 * 128 if tiny else 1024 * 1024, minimum=64 * 64),
-            box_threshold=_float("BOX_THRESHOLD", 0.35, 0.0, 1.01),
-            text_threshold=_float("TEXT_THRESHOLD", 0.25, 0.0, 1.01),
-            desk_min_objects=_int("DESK_MIN_OBJECTS", 2, minimum=1),
-            max_detections=_int("MAX_DETECTIONS", 20, minimum=1),
-            steps=_int("STEPS", 4 if tiny else 30, minimum=1),
-            guidance=_float("GUIDANCE", 7.0, 0.0, 30.0),
-            strength=_float("STRENGTH", 0.99, 0.05, 1.0),
+            work_pixels=env_int("WORK_PIXELS", 192 * 128 if tiny else 1024 * 1024, minimum=64 * 64),
+            steps=env_int("STEPS", 4 if tiny else 30, minimum=1),
+            guidance=env_float("GUIDANCE", 7.0, 0.0, 30.0),
             upscale=upscale,
-            upscale_tile=_int("UPSCALE_TILE", 64 if tiny else 512, minimum=16),
-            locate_threshold=_float("LOCATE_THRESHOLD", 0.3, 0.0, 1.01),
-            compile_unet=_bool("COMPILE_UNET", False),
-            channels_last=_bool("CHANNELS_LAST", False),
+            upscale_tile=env_int("UPSCALE_TILE", 64 if tiny else 512, minimum=16),
+            compile_unet=env_bool("COMPILE_UNET", False),
+            channels_last=env_bool("CHANNELS_LAST", False),
             fast_lora=_get("FAST_LORA"),
-            fast_steps=_int("FAST_STEPS", 6, minimum=1),
-            fast_guidance=_float("FAST_GUIDANCE", 1.0, 0.0, 30.0),
+            fast_steps=env_int("FAST_STEPS", 6, minimum=1),
+            fast_guidance=env_float("FAST_GUIDANCE", 1.0, 0.0, 30.0),
+            max_adapters=env_int("MAX_ADAPTERS", 4, minimum=1),
         )
 
 
 @dataclass(frozen=True)
-class PlannerSettings:
-    """The OpenAI planner is used when an API key is set; otherwise the local planner."""
+class OpenAISettings:
+    """OpenAI or any OpenAI-compatible server (e.g. a local Llama 3): the desk planner and the diary
+    prompt writer use it when a key is set, and fall back to their local rules otherwise."""
 
     openai_api_key: str | None
     openai_base_url: str | None
@@ -131,13 +121,13 @@ class PlannerSettings:
     max_retries: int
 
     @classmethod
-    def from_env(cls) -> PlannerSettings:
+    def from_env(cls) -> OpenAISettings:
         return cls(
             openai_api_key=_get("OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY") or None,
             openai_base_url=_get("OPENAI_BASE_URL"),
             openai_model=_get("OPENAI_MODEL", "gpt-4.1-mini") or "gpt-4.1-mini",
-            timeout_seconds=_float("OPENAI_TIMEOUT", 30.0, 1.0, 600.0),
-            max_retries=_int("OPENAI_MAX_RETRIES", 2, minimum=0),
+            timeout_seconds=env_float("OPENAI_TIMEOUT", 30.0, 1.0, 600.0),
+            max_retries=env_int("OPENAI_MAX_RETRIES", 2, minimum=0),
         )
 
 
@@ -151,14 +141,18 @@ class WorkerConfig:
     model_dir: Path
     device: str
     dtype: str
-    queues: tuple[str, ...] = ("gpu",)
+    # The workflows this worker serves (ONTOP_GPU_WORKFLOWS); empty = every registered workflow.
+    workflows: tuple[str, ...] = ()
+    # The queues it listens on (ONTOP_GPU_QUEUES); empty = the queues of the workflows it serves.
+    queues: tuple[str, ...] = ()
     # Recycle the process after this many jobs (0 = never); a supervisor restarts it.
     max_jobs: int = 0
     # Recycle after a job when the process's resident memory passed this (0 = never).
     max_rss_mb: int = 0
+    # ONTOP_GPU_MODEL_<ROLE>: a local path or a cached hub id per model role (checked by the registry).
     model_sources: dict[str, str] = field(default_factory=dict)
-    workflow: WorkflowSettings | None = None
-    planner: PlannerSettings | None = None
+    diffusion: DiffusionSettings = field(default_factory=lambda: DiffusionSettings.from_env("tiny"))
+    openai: OpenAISettings = field(default_factory=lambda: OpenAISettings(None, None, "gpt-4.1-mini", 30.0, 0))
 
     @classmethod
     def from_env(cls) -> WorkerConfig:
@@ -174,16 +168,12 @@ class WorkerConfig:
         if not s3_bucket and not media_root:
             raise WorkerConfigError("Set ONTOP_GPU_MEDIA_ROOT (shared media directory) or ONTOP_GPU_S3_BUCKET.")
         preset = _choice("MODEL_PRESET", "tiny", PRESETS)
+        prefix = "ONTOP_GPU_MODEL_"
         sources = {
-            role: value for role in MODEL_ROLES + OPTIONAL_MODEL_ROLES if (value := _get(f"MODEL_{role.upper()}"))
+            name.removeprefix(prefix).lower(): value
+            for name, value in os.environ.items()
+            if name.startswith(prefix) and name not in (f"{prefix}PRESET", f"{prefix}DIR") and value
         }
-        if preset == "real":
-            missing = [f"ONTOP_GPU_MODEL_{r.upper()}" for r in MODEL_ROLES if r not in sources]
-            if missing:
-                raise WorkerConfigError(
-                    f"ONTOP_GPU_MODEL_PRESET=real needs a local path or cached hub id in {', '.join(missing)}."
-                )
-        queues = tuple(q.strip() for q in (_get("QUEUES", "gpu") or "gpu").split(",") if q.strip())
         return cls(
             redis_url=redis_url,
             media_root=Path(media_root) if media_root else None,
@@ -193,10 +183,15 @@ class WorkerConfig:
             model_dir=Path(_get("MODEL_DIR", "var/models") or "var/models").resolve(),
             device=_choice("DEVICE", "auto", DEVICES),
             dtype=_choice("DTYPE", "auto", DTYPES),
-            queues=queues,
-            max_jobs=_int("MAX_JOBS", 0),
-            max_rss_mb=_int("MAX_RSS_MB", 0),
+            workflows=_names("WORKFLOWS"),
+            queues=_names("QUEUES"),
+            max_jobs=env_int("MAX_JOBS", 0),
+            max_rss_mb=env_int("MAX_RSS_MB", 0),
             model_sources=sources,
-            workflow=WorkflowSettings.from_env(preset),
-            planner=PlannerSettings.from_env(),
+            diffusion=DiffusionSettings.from_env(preset),
+            openai=OpenAISettings.from_env(),
         )
+
+
+def _names(name: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in (_get(name, "") or "").split(",") if v.strip()))

@@ -1,4 +1,8 @@
-"""Expected failures of a workflow, each with the contract's error code and a person-readable message."""
+"""Expected failures of a workflow, each with an error code from the contract and a readable message.
+
+The message is for logs and the admin; the web tier shows people a translated message looked up
+by the code. Workflows define their own subclasses with their contract's own codes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from gpu_worker.contract import ErrorCode
 
 
 class WorkflowError(Exception):
-    code: ErrorCode = ErrorCode.INTERNAL
+    code: str = ErrorCode.INTERNAL
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -17,16 +21,8 @@ class BadImage(WorkflowError):
     code = ErrorCode.BAD_IMAGE
 
 
-class NotADesk(WorkflowError):
-    code = ErrorCode.NOT_A_DESK
-
-
-class NoFreeSpace(WorkflowError):
-    code = ErrorCode.NO_FREE_SPACE
-
-
-class PlannerFailed(WorkflowError):
-    code = ErrorCode.PLANNER_FAILED
+class BadParams(WorkflowError):
+    code = ErrorCode.BAD_PARAMS
 
 
 class JobCancelled(WorkflowError):

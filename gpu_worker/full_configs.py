@@ -1,6 +1,6 @@
 """Full-size architectures with random weights, for speed/memory benchmarks without downloads.
 
-Transcribed from the public configs of diffusers/stable-diffusion-xl-1.0-inpainting-0.1 (UNet,
+Transcribed from the public configs of diffusers/stable-diffusion-xl-1.0-inpainting-0.1 and SDXL base 1.0 (UNet,
 VAE, CLIP ViT-L + OpenCLIP bigG text encoders), IDEA-Research/grounding-dino-base and
 facebook/sam2.1-hiera-large. Same shapes and FLOPs as the real weights; the outputs are noise.
 """
@@ -13,7 +13,26 @@ from gpu_worker.registry import Detector
 
 
 def build_sdxl_inpaint(dtype: torch.dtype, device: torch.device):
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+    from diffusers import StableDiffusionXLInpaintPipeline
+
+    pipeline = StableDiffusionXLInpaintPipeline(
+        **_sdxl_components(dtype, device, unet_in_channels=9), requires_aesthetics_score=False
+    )
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def build_sdxl_txt2img(dtype: torch.dtype, device: torch.device):
+    """SDXL base 1.0's text-to-image architecture: the same parts with a 4-channel UNet input."""
+    from diffusers import StableDiffusionXLPipeline
+
+    pipeline = StableDiffusionXLPipeline(**_sdxl_components(dtype, device, unet_in_channels=4))
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def _sdxl_components(dtype: torch.dtype, device: torch.device, *, unet_in_channels: int) -> dict:
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     from gpu_worker.tiny_models import _clip_tokenizer
@@ -21,7 +40,7 @@ def build_sdxl_inpaint(dtype: torch.dtype, device: torch.device):
     with torch.device(device):
         unet = UNet2DConditionModel(
             sample_size=128,
-            in_channels=9,
+            in_channels=unet_in_channels,
             out_channels=4,
             down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
             up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -80,18 +99,15 @@ def build_sdxl_inpaint(dtype: torch.dtype, device: torch.device):
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="leading", steps_offset=1
     )
-    pipeline = StableDiffusionXLInpaintPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        requires_aesthetics_score=False,
-    )
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
+    return {
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "text_encoder_2": text_encoder_2,
+        "tokenizer": tokenizer,
+        "tokenizer_2": tokenizer,
+        "unet": unet,
+        "scheduler": scheduler,
+    }
 
 
 def build_grounding_dino(dtype: torch.dtype, device: torch.device) -> Detector:

@@ -1,8 +1,9 @@
 """The entry point RQ calls (`gpu_worker.jobs.run_job`) with a JSON JobSpec; returns a JSON JobResult.
 
-Expected failures (bad image, missing input, OOM, unsupported job) come back as a failed
-JobResult with a typed code. Anything unexpected is raised so RQ records the traceback;
-the Django-side finalize then reports it as `internal`.
+The job's kind picks a registered workflow (gpu_worker.workflow). Expected failures (bad image,
+bad params, missing input, OOM, a kind this worker does not serve, the workflow's own errors)
+come back as a failed JobResult with a code. Anything unexpected is raised so RQ records the
+traceback; the Django-side finalize then reports it as `internal`.
 """
 
 from __future__ import annotations
@@ -10,26 +11,23 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from gpu_worker.context import JobContext
 from gpu_worker.contract import (
     CANCEL_KEY_PREFIX,
-    STARTED_FUNCTION,
-    STARTED_QUEUE,
     ContractError,
     ErrorCode,
-    JobKind,
     JobResult,
     JobSpec,
+    JobStatus,
+    TaskRef,
+    encode,
 )
 from gpu_worker.errors import WorkflowError
 from gpu_worker.progress import ProgressReporter
-from gpu_worker.runtime import runtime
+from gpu_worker.runtime import Runtime, runtime
 from gpu_worker.storage import StorageKeyError, StorageMissing
-from gpu_worker.workflows import desk_makeover, preview
+from gpu_worker.workflow import context_for, served_workflows
 
 logger = logging.getLogger(__name__)
-
-WORKFLOWS = {JobKind.PREVIEW: preview.run, JobKind.DESK_MAKEOVER: desk_makeover.run}
 
 
 def run_job(spec_data: dict[str, Any]) -> dict[str, Any]:
@@ -47,41 +45,56 @@ def run_job(spec_data: dict[str, Any]) -> dict[str, Any]:
         return rq_job is not None and bool(rq_job.connection.exists(cancel_key))
 
     progress = ProgressReporter(rq_job, cancel_requested=cancel_requested)
-    if rq_job is not None:
-        _announce_start(rq_job, spec.job_id)
+    if rq_job is not None and spec.on_start is not None:
+        _announce_start(rq_job, spec.on_start, spec.job_id)
     return execute(spec, progress).to_dict()
 
 
-def _announce_start(rq_job, job_id: str) -> None:
-    """Tell the web tier the job is running (a JSON job on its queue, by function name)."""
+def _announce_start(rq_job, task: TaskRef, job_id: str) -> None:
+    """Tell the web tier the job is running: the function it named, by name, as JSON on its queue."""
     from rq import Queue
     from rq.serializers import JSONSerializer
 
     try:
-        Queue(STARTED_QUEUE, connection=rq_job.connection, serializer=JSONSerializer).enqueue(
-            STARTED_FUNCTION, job_id, job_timeout=60, result_ttl=60, description=f"started {job_id}"
+        Queue(task.queue, connection=rq_job.connection, serializer=JSONSerializer).enqueue(
+            task.function, job_id, job_timeout=60, result_ttl=60, description=f"started {job_id}"
         )
     except Exception:
         logger.exception("could not announce the start of job %s", job_id)
 
 
-def execute(spec: JobSpec, progress: ProgressReporter) -> JobResult:
-    workflow = WORKFLOWS.get(spec.kind)
-    if workflow is None:
-        return JobResult.failure(spec.job_id, ErrorCode.UNSUPPORTED_JOB, f"this worker cannot run {spec.kind} jobs")
-    state = runtime()
-    ctx = JobContext(spec=spec, storage=state.storage, progress=progress, models=state.models, runtime=state)
+def execute(spec: JobSpec, progress: ProgressReporter, state: Runtime | None = None) -> JobResult:
+    state = state or runtime()
+    registered = served_workflows(state.config.workflows).get(spec.kind)
+    if registered is None:
+        return JobResult.failure(spec.job_id, ErrorCode.UNSUPPORTED_JOB, f"this worker does not run {spec.kind} jobs")
     try:
-        return workflow(ctx)
-    except (StorageMissing, StorageKeyError) as exc:
-        return JobResult.failure(spec.job_id, ErrorCode.INPUT_MISSING, f"input not found: {exc}")
+        params = registered.contract.decode_params(spec.params)
+    except ContractError as exc:
+        return JobResult.failure(spec.job_id, ErrorCode.BAD_PARAMS, str(exc))
+    ctx = context_for(registered, spec, state, progress)
+    try:
+        typed = registered.run(ctx, params)
+    except (StorageMissing, StorageKeyError, ContractError) as exc:
+        code = ErrorCode.INPUT_MISSING if not isinstance(exc, ContractError) else ErrorCode.BAD_PARAMS
+        return JobResult.failure(spec.job_id, code, f"input not usable: {exc}", timings=dict(ctx.timings))
     except WorkflowError as exc:
         return JobResult.failure(spec.job_id, exc.code, exc.message, timings=dict(ctx.timings))
     except Exception as exc:
         if _is_out_of_memory(exc):
             state.release_memory()
-            return JobResult.failure(spec.job_id, ErrorCode.OUT_OF_MEMORY, "The GPU ran out of memory for this photo.")
+            return JobResult.failure(spec.job_id, ErrorCode.OUT_OF_MEMORY, "The GPU ran out of memory for this job.")
         raise
+    if not isinstance(typed, registered.contract.result):
+        raise TypeError(f"the {spec.kind} workflow returned {type(typed).__name__}, not its contract's result")
+    return JobResult(
+        job_id=spec.job_id,
+        status=JobStatus.SUCCEEDED,
+        outputs=list(ctx.outputs),
+        timings=dict(ctx.timings),
+        models=ctx.models.identifiers(),
+        data=encode(typed),
+    )
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

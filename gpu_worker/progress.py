@@ -28,7 +28,7 @@ class ProgressReporter:
 
     def report(self, stage: str, percent: float, *, step: int = 0, total_steps: int = 0, message: str = "") -> None:
         if self.cancel_requested is not None and self.cancel_requested():
-            raise JobCancelled("The makeover was cancelled.")
+            raise JobCancelled("The job was cancelled.")
         progress = Progress(
             stage=stage,
             percent=round(min(100.0, max(0.0, percent)), 1),

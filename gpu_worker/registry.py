@@ -1,10 +1,11 @@
-"""One place that turns a model role into a loaded model, once per process.
+"""Model roles and the one place that turns a role into a loaded model, lazily and once per process.
 
-Sources: with the `tiny` preset, small random-weight models of the real classes are built
-(once per machine) under `<model dir>/tiny/<role>` and loaded back with `from_pretrained`,
-the same path real weights take. With `real`, each role comes from ONTOP_GPU_MODEL_<ROLE>:
-a local path, or a Hugging Face repo id that must already be in the local cache.
-Nothing here ever reaches a model hub.
+Each role has a loader spec: its name, what it loads (the real classes), where its weights come
+from (ONTOP_GPU_MODEL_<ROLE>: a local path, or a Hugging Face repo id already in the local cache)
+and how to build its `tiny` random-weight twin. With the `tiny` preset, the twin is built once per
+machine under `<model dir>/tiny/<role>` and loaded back with `from_pretrained`, the same path real
+weights take. A worker loads only the roles of the workflows it serves. Nothing here ever reaches
+a model hub.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import fcntl
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gpu_worker.config import MODEL_ROLES, WorkerConfig
+from gpu_worker.config import WorkerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,18 @@ class ModelSourceError(RuntimeError):
 class Detector:
     processor: Any
     model: Any
+
+
+@dataclass(frozen=True)
+class ModelRole:
+    name: str
+    loads: str  # the class it loads, for people and logs
+    load: Callable[[ModelRegistry, Path], Any]
+    build_tiny: Callable[[Path], None]
+
+    @property
+    def env_var(self) -> str:
+        return f"ONTOP_GPU_MODEL_{self.name.upper()}"
 
 
 @dataclass
@@ -66,37 +80,42 @@ class ModelRegistry:
         self.device = resolve_device(config.device)
         self.dtype = resolve_dtype(config.dtype, self.device)
         self._loaded: dict[str, LoadedModel] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a role's loader may need another role (shared components)
+        self._pipeline_locks: dict[int, threading.Lock] = {}
 
     # ---- sources -------------------------------------------------------------------------
     def source(self, role: str) -> Path:
-        if role not in MODEL_ROLES:
-            raise KeyError(f"unknown model role {role!r}")
+        spec = model_role(role)
         if self.config.model_preset == "tiny":
-            return ensure_tiny_model(self.config.model_dir, role)
+            return ensure_tiny_model(self.config.model_dir, spec)
+        if role not in self.config.model_sources:
+            raise ModelSourceError(f"{spec.env_var} is not set (a local path or a cached hub id).")
         return resolve_local_source(self.config.model_sources[role])
+
+    def missing_sources(self, roles: tuple[str, ...]) -> list[str]:
+        """The environment variables the `real` preset still needs for these roles."""
+        if self.config.model_preset == "tiny":
+            return []
+        return [model_role(r).env_var for r in roles if r not in self.config.model_sources]
 
     # ---- loading -------------------------------------------------------------------------
     def get(self, role: str) -> Any:
         with self._lock:
             if role not in self._loaded:
+                spec = model_role(role)
                 source = self.source(role)
-                logger.info("loading %s from %s on %s (%s)", role, source, self.device, self.dtype)
-                if role == "inpaint" and self.config.model_sources.get("vae"):
-                    vae = resolve_local_source(self.config.model_sources["vae"])
-                    model = _load_inpaint(source, self.device, self.dtype, vae_source=vae)
-                else:
-                    model = _LOADERS[role](source, self.device, self.dtype)
-                if role == "inpaint" and self.config.workflow is not None:
-                    from gpu_worker.stages.inpaint import prepare_pipeline
-
-                    model = prepare_pipeline(
-                        model,
-                        compile_unet=self.config.workflow.compile_unet,
-                        channels_last=self.config.workflow.channels_last,
-                    )
-                self._loaded[role] = LoadedModel(role=role, source=str(source), model=model)
+                logger.info("loading %s (%s) from %s on %s (%s)", role, spec.loads, source, self.device, self.dtype)
+                self._loaded[role] = LoadedModel(role=role, source=str(source), model=spec.load(self, source))
             return self._loaded[role].model
+
+    def provide(self, role: str, model: Any, source: str) -> None:
+        """Use an already built model for a role (the benchmark's full-size random-weight models)."""
+        model_role(role)
+        with self._lock:
+            self._loaded[role] = LoadedModel(role=role, source=source, model=model)
+
+    def loaded(self) -> set[str]:
+        return set(self._loaded)
 
     def identifier(self, role: str) -> str:
         """Names the model without loading it (cache keys, result metadata)."""
@@ -104,13 +123,19 @@ class ModelRegistry:
             return f"tiny:{role}:seed{_tiny_seed()}"
         return f"real:{self.config.model_sources[role]}"
 
-    def warm_up(self, roles: tuple[str, ...] = MODEL_ROLES) -> None:
+    def warm_up(self, roles: tuple[str, ...]) -> None:
         for role in roles:
             self.get(role)
 
-    def identifiers(self) -> dict[str, str]:
+    def identifiers(self, roles: tuple[str, ...] | None = None) -> dict[str, str]:
         """What produced a result: recorded in every JobResult."""
-        return {role: self.identifier(role) for role in self._loaded}
+        return {role: self.identifier(role) for role in (roles if roles is not None else self._loaded)}
+
+    def pipeline_lock(self, pipeline) -> threading.Lock:
+        """One lock per UNet: pipelines that share one (from_pipe) never run two jobs on it at once."""
+        key = id(getattr(pipeline, "unet", pipeline))
+        with self._lock:
+            return self._pipeline_locks.setdefault(key, threading.Lock())
 
 
 def _tiny_seed() -> int:
@@ -137,69 +162,121 @@ def resolve_local_source(value: str) -> Path:
     raise ModelSourceError(f"model source {value!r} is neither a local path nor a cached hub id")
 
 
-def ensure_tiny_model(model_dir: Path, role: str) -> Path:
+def ensure_tiny_model(model_dir: Path, spec: ModelRole) -> Path:
     """Build the tiny model once; concurrent workers wait on a file lock instead of racing."""
-    from gpu_worker import tiny_models
-
-    target = model_dir / "tiny" / role
+    target = model_dir / "tiny" / spec.name
     marker = target / ".complete"
     if marker.exists():
         return target
     model_dir.joinpath("tiny").mkdir(parents=True, exist_ok=True)
-    with open(model_dir / "tiny" / f".{role}.lock", "w") as lock:
+    with open(model_dir / "tiny" / f".{spec.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.exists():
             return target
-        building = target.with_name(f".{role}.building")
+        building = target.with_name(f".{spec.name}.building")
         shutil.rmtree(building, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)
-        logger.info("building tiny %s model in %s", role, target)
-        tiny_models.BUILDERS[role](building)
+        logger.info("building tiny %s model in %s", spec.name, target)
+        spec.build_tiny(building)
         building.joinpath(".complete").touch()
         building.rename(target)
     return target
 
 
-def _load_inpaint(source: Path, device: torch.device, dtype: torch.dtype, vae_source: Path | None = None):
-    from diffusers import AutoencoderKL, StableDiffusionXLInpaintPipeline
+# ---- loaders -------------------------------------------------------------------------------
 
-    extra = {}
-    if vae_source is not None:  # e.g. an fp16-safe SDXL VAE: the stock one overflows in fp16
-        extra["vae"] = AutoencoderKL.from_pretrained(
-            vae_source, dtype=dtype, use_safetensors=True, local_files_only=True
-        )
-    pipeline = StableDiffusionXLInpaintPipeline.from_pretrained(
-        source, dtype=dtype, use_safetensors=True, local_files_only=True, **extra
+
+def _replacement_vae(registry: ModelRegistry):
+    """ONTOP_GPU_MODEL_VAE, e.g. an fp16-safe SDXL VAE: the stock one overflows in fp16."""
+    value = registry.config.model_sources.get("vae")
+    if not value:
+        return {}
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(
+        resolve_local_source(value), dtype=registry.dtype, use_safetensors=True, local_files_only=True
     )
+    return {"vae": vae}
+
+
+def _prepare(registry: ModelRegistry, pipeline):
+    from gpu_worker.stages.inpaint import prepare_pipeline
+
     pipeline.set_progress_bar_config(disable=True)
-    return pipeline.to(device)
+    settings = registry.config.diffusion
+    pipeline = pipeline.to(registry.device)
+    return prepare_pipeline(pipeline, compile_unet=settings.compile_unet, channels_last=settings.channels_last)
 
 
-def _load_detector(source: Path, device: torch.device, dtype: torch.dtype) -> Detector:
+def _load_inpaint(registry: ModelRegistry, source: Path):
+    from diffusers import StableDiffusionXLInpaintPipeline
+
+    pipeline = StableDiffusionXLInpaintPipeline.from_pretrained(
+        source, dtype=registry.dtype, use_safetensors=True, local_files_only=True, **_replacement_vae(registry)
+    )
+    return _prepare(registry, pipeline)
+
+
+def _load_txt2img(registry: ModelRegistry, source: Path):
+    """SDXL text-to-image. When it comes from the same weights as an inpaint pipeline already
+    loaded, it shares that pipeline's components (`from_pipe`): no second copy in memory."""
+    from diffusers import StableDiffusionXLPipeline
+
+    inpaint = registry._loaded.get("inpaint")
+    if inpaint is not None and Path(inpaint.source) == source:
+        logger.info("txt2img shares the inpaint pipeline's components")
+        return StableDiffusionXLPipeline.from_pipe(inpaint.model)
+    pipeline = StableDiffusionXLPipeline.from_pretrained(
+        source, dtype=registry.dtype, use_safetensors=True, local_files_only=True, **_replacement_vae(registry)
+    )
+    return _prepare(registry, pipeline)
+
+
+def _load_detector(registry: ModelRegistry, source: Path) -> Detector:
     from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
     processor = AutoProcessor.from_pretrained(source, local_files_only=True)
     model = GroundingDinoForObjectDetection.from_pretrained(source, local_files_only=True, use_safetensors=True)
-    return Detector(processor=processor, model=model.to(device=device).eval())
+    return Detector(processor=processor, model=model.to(device=registry.device).eval())
 
 
-def _load_segmenter(source: Path, device: torch.device, dtype: torch.dtype):
+def _load_segmenter(registry: ModelRegistry, source: Path):
     from transformers import Sam2Model
 
     model = Sam2Model.from_pretrained(source, local_files_only=True, use_safetensors=True)
-    return model.to(device=device).eval()
+    return model.to(device=registry.device).eval()
 
 
-def _load_upscaler(source: Path, device: torch.device, dtype: torch.dtype):
+def _load_upscaler(registry: ModelRegistry, source: Path):
     from gpu_worker.rrdbnet import RRDBNet
 
     path = source / "model.safetensors" if source.is_dir() else source
-    return RRDBNet.from_file(path).to(device=device)
+    return RRDBNet.from_file(path).to(device=registry.device)
 
 
-_LOADERS = {
-    "inpaint": _load_inpaint,
-    "detector": _load_detector,
-    "segmenter": _load_segmenter,
-    "upscaler": _load_upscaler,
+def _tiny(name: str) -> Callable[[Path], None]:
+    def build(target: Path) -> None:
+        from gpu_worker import tiny_models
+
+        getattr(tiny_models, f"build_{name}")(target)
+
+    return build
+
+
+MODEL_ROLES: dict[str, ModelRole] = {
+    role.name: role
+    for role in (
+        ModelRole("inpaint", "StableDiffusionXLInpaintPipeline", _load_inpaint, _tiny("inpaint")),
+        ModelRole("txt2img", "StableDiffusionXLPipeline", _load_txt2img, _tiny("txt2img")),
+        ModelRole("detector", "GroundingDinoForObjectDetection", _load_detector, _tiny("detector")),
+        ModelRole("segmenter", "Sam2Model", _load_segmenter, _tiny("segmenter")),
+        ModelRole("upscaler", "RRDBNet (Real-ESRGAN)", _load_upscaler, _tiny("upscaler")),
+    )
 }
+
+
+def model_role(name: str) -> ModelRole:
+    try:
+        return MODEL_ROLES[name]
+    except KeyError:
+        raise KeyError(f"unknown model role {name!r}") from None

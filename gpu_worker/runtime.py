@@ -1,9 +1,8 @@
-"""Process-wide state of a GPU worker: config, storage and the model registry, created once."""
+"""Process-wide state of a GPU worker: config, storage, models and the workflows it serves, created once."""
 
 from __future__ import annotations
 
 import gc
-import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,17 +18,23 @@ class Runtime:
     config: WorkerConfig
     storage: Storage
     models: ModelRegistry
-    # The inpaint pipeline (and its active LoRA) is never shared by two jobs at once.
-    inpaint_lock: threading.Lock = field(default_factory=threading.Lock)
-    _loras: LoraManager | None = None
+    _loras: dict[int, LoraManager] = field(default_factory=dict)
 
     def loras(self, pipeline) -> LoraManager:
-        if self._loras is None or self._loras.pipeline is not pipeline:
-            fast = self.config.workflow.fast_lora if self.config.workflow else None
-            self._loras = LoraManager(
-                pipeline, self.storage, self.config.model_dir / "loras", fast_lora=Path(fast) if fast else None
+        """The adapter manager of a pipeline; pipelines sharing a UNet (from_pipe) share one."""
+        key = id(getattr(pipeline, "unet", pipeline))
+        manager = self._loras.get(key)
+        if manager is None:
+            settings = self.config.diffusion
+            manager = LoraManager(
+                pipeline,
+                self.storage,
+                self.config.model_dir / "loras",
+                fast_lora=Path(settings.fast_lora) if settings.fast_lora else None,
+                max_adapters=settings.max_adapters,
             )
-        return self._loras
+            self._loras[key] = manager
+        return manager
 
     def release_memory(self) -> None:
         import torch

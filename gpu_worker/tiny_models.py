@@ -57,29 +57,17 @@ def _clip_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
 
-def build_inpaint(target: Path) -> None:
-    """A StableDiffusionXLInpaintPipeline with a 2-block UNet (9 input channels) and tiny CLIPs."""
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLInpaintPipeline, UNet2DConditionModel
+def _sdxl_components(*, unet_in_channels: int) -> dict:
+    """The SDXL parts at toy size: a 2-block UNet, a small VAE, two tiny CLIP text encoders.
+
+    Seeded, so the text encoders and VAE of the inpaint and txt2img twins are identical (as they
+    are in real SDXL); only the UNet's input (9 channels for inpainting, 4 for text-to-image) differs.
+    Style LoRAs target the attention layers, so one LoRA file fits both.
+    """
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(TINY_SEED)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=1,
-        sample_size=16,
-        in_channels=9,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4),
-        use_linear_projection=True,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=8,
-        transformer_layers_per_block=(1, 1),
-        projection_class_embeddings_input_dim=80,  # 6 * 8 (time ids) + 32 (pooled text)
-        cross_attention_dim=64,  # 32 + 32: both text encoders' hidden states, concatenated
-        norm_num_groups=16,
-    )
     vae = AutoencoderKL(
         block_out_channels=[16, 32],
         in_channels=3,
@@ -89,13 +77,6 @@ def build_inpaint(target: Path) -> None:
         latent_channels=4,
         norm_num_groups=16,
         sample_size=128,
-    )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        timestep_spacing="leading",
-        steps_offset=1,
     )
     tokenizer = _clip_tokenizer()
     text_config = CLIPTextConfig(
@@ -111,17 +92,57 @@ def build_inpaint(target: Path) -> None:
         hidden_act="gelu",
         projection_dim=32,
     )
-    pipeline = StableDiffusionXLInpaintPipeline(
-        vae=vae,
-        text_encoder=CLIPTextModel(text_config),
-        tokenizer=tokenizer,
-        text_encoder_2=CLIPTextModelWithProjection(text_config),
-        tokenizer_2=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        requires_aesthetics_score=False,
+    text_encoder = CLIPTextModel(text_config)
+    text_encoder_2 = CLIPTextModelWithProjection(text_config)
+    torch.manual_seed(TINY_SEED + unet_in_channels)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=unet_in_channels,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 1),
+        projection_class_embeddings_input_dim=80,  # 6 * 8 (time ids) + 32 (pooled text)
+        cross_attention_dim=64,  # 32 + 32: both text encoders' hidden states, concatenated
+        norm_num_groups=16,
     )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        timestep_spacing="leading",
+        steps_offset=1,
+    )
+    return {
+        "vae": vae,
+        "text_encoder": text_encoder,
+        "tokenizer": tokenizer,
+        "text_encoder_2": text_encoder_2,
+        "tokenizer_2": tokenizer,
+        "unet": unet,
+        "scheduler": scheduler,
+    }
+
+
+def build_inpaint(target: Path) -> None:
+    """A StableDiffusionXLInpaintPipeline with a 9-channel toy UNet and tiny CLIPs."""
+    from diffusers import StableDiffusionXLInpaintPipeline
+
+    pipeline = StableDiffusionXLInpaintPipeline(**_sdxl_components(unet_in_channels=9), requires_aesthetics_score=False)
     pipeline.save_pretrained(target, safe_serialization=True)
+
+
+def build_txt2img(target: Path) -> None:
+    """A StableDiffusionXLPipeline (text-to-image) with a 4-channel toy UNet and the same tiny CLIPs/VAE."""
+    from diffusers import StableDiffusionXLPipeline
+
+    StableDiffusionXLPipeline(**_sdxl_components(unet_in_channels=4)).save_pretrained(target, safe_serialization=True)
 
 
 def _bert_vocab() -> dict[str, int]:
@@ -237,16 +258,9 @@ def build_upscaler(target: Path) -> None:
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(target / "model.safetensors"))
 
 
-BUILDERS = {
-    "inpaint": build_inpaint,
-    "detector": build_detector,
-    "segmenter": build_segmenter,
-    "upscaler": build_upscaler,
-}
-
-
 def build_style_lora(inpaint_dir: Path, target_file: Path, *, seed: int, rank: int = 4) -> Path:
-    """A random (non-zero) LoRA for the tiny UNet, in the diffusers format admins upload.
+    """A random (non-zero) LoRA for the tiny UNets (inpaint and txt2img alike), in the diffusers
+    format admins upload.
 
     Tests use two of these to prove that switching styles changes the picture and switching
     back restores it; peft would initialise lora_B to zero (no effect), so it is randomised.

@@ -64,6 +64,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_timeouts(name: str) -> dict[str, int]:
+    """ "kind=seconds,kind=seconds" (e.g. "studio_training=7200"): per-workflow job timeouts."""
+    timeouts: dict[str, int] = {}
+    for item in env_list(name, []):
+        kind, _, seconds = item.partition("=")
+        if not kind.strip() or not seconds.strip().isdigit() or int(seconds) < 10:
+            raise ConfigError(f"{name} must look like 'kind=seconds,kind=seconds' with at least 10 s; got {item!r}.")
+        timeouts[kind.strip()] = int(seconds)
+    return timeouts
+
+
 def env_url(name: str, default: str | None, *, schemes: tuple[str, ...], required: bool = False) -> str:
     """A URL whose scheme and host are checked, so typos fail at start, not at first query."""
     value = env_str(name, default, required=required)

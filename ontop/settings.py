@@ -14,7 +14,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from ontop.env import ConfigError, env_bool, env_int, env_list, env_str, env_url
+from gpu_worker.contract import all_contracts
+from ontop.env import ConfigError, env_bool, env_int, env_list, env_str, env_timeouts, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ONTOP_VAR_DIR", str(BASE_DIR / "var")))
@@ -58,7 +59,8 @@ try:
 
     DAILY_GENERATION_LIMIT = env_int("ONTOP_DAILY_GENERATION_LIMIT", 5, minimum=0, maximum=10_000)
     UPLOAD_MAX_BYTES = env_int("ONTOP_UPLOAD_MAX_BYTES", 15 * 1024 * 1024, minimum=1024)
-    GPU_JOB_TIMEOUT_SECONDS = env_int("ONTOP_GPU_JOB_TIMEOUT", 15 * 60, minimum=10)
+    # Each workflow's contract names its timeout; "kind=seconds,kind=seconds" overrides some of them.
+    JOB_TIMEOUT_OVERRIDES = env_timeouts("ONTOP_JOB_TIMEOUTS")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
 
     # Naver Shopping (shop/naver). Without credentials, offers come from the curated catalog.
@@ -105,6 +107,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -113,6 +116,7 @@ INSTALLED_APPS = [
     "ontop",
     "ontop.accounts",
     "generation",
+    "makeovers",
     "shop",
 ]
 
@@ -144,6 +148,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "generation.context_processors.products",
             ],
         },
     },
@@ -221,9 +226,12 @@ _JSON_SERIALIZER = "rq.serializers.JSONSerializer"
 RQ_QUEUES = {
     # Django-side jobs: finalize results, look up offers, sweep.
     "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300, "SERIALIZER": _JSON_SERIALIZER},
-    # Served only by gpu_worker processes (python -m gpu_worker); listed here so the
-    # dashboard shows it and dispatch.py can enqueue to it.
-    "gpu": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": GPU_JOB_TIMEOUT_SECONDS, "SERIALIZER": _JSON_SERIALIZER},
+    # Served only by gpu_worker processes (python -m gpu_worker); listed here so the dashboard
+    # shows them. dispatch.py enqueues to whichever queue a workflow's contract names.
+    **{
+        queue: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900, "SERIALIZER": _JSON_SERIALIZER}
+        for queue in sorted({contract.queue for contract in all_contracts().values()})
+    },
 }
 RQ_SHOW_ADMIN_LINK = True
 

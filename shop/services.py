@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
+from gpu_worker.contract.desk_makeover import DeskPreferences, PlannedItem
 from shop.models import (
     Category,
     Offer,
@@ -41,16 +42,6 @@ CATEGORY_KEYWORDS: dict[str, tuple[str, ...]] = {
 class Budget:
     minimum: int | None = None
     maximum: int | None = None
-
-    @classmethod
-    def from_preferences(cls, preferences: dict | None) -> Budget:
-        preferences = preferences or {}
-
-        def amount(key):
-            value = preferences.get(key)
-            return int(value) if isinstance(value, int | float) and value >= 0 else None
-
-        return cls(amount("budget_min"), amount("budget_max"))
 
     def allows(self, price: int) -> bool:
         return (self.minimum is None or price >= self.minimum) and (self.maximum is None or price <= self.maximum)
@@ -146,30 +137,28 @@ def curated_offers(*, query_ko: str, category: Category | None, budget: Budget, 
     return [o for o in (matching or candidates) if budget.allows(o.price)][:count]
 
 
-def job_offers_attach(*, job) -> int:
-    """Store the recommended items of a finished generation with offers for each. Idempotent."""
+def job_offers_attach(*, job, items: list[PlannedItem], preferences: DeskPreferences) -> int:
+    """Store the recommended items of a finished makeover with offers for each. Idempotent."""
     if job.recommendations.exists():
         return 0
-    data = (job.result or {}).get("data", {})
-    budget = Budget.from_preferences(job.spec.get("params", {}).get("preferences"))
+    budget = Budget(preferences.budget_min, preferences.budget_max)
     planned = []
-    for position, item in enumerate(data.get("items", [])):
-        category = _category_for(item.get("category"))
-        offers, source = offers_for_item(query_ko=item.get("query_ko", ""), category=category, budget=budget)
+    for position, item in enumerate(items):
+        category = _category_for(item.category)
+        offers, source = offers_for_item(query_ko=item.query_ko, category=category, budget=budget)
         planned.append((position, item, category, offers, source))
     try:
         with transaction.atomic():
             for position, item, category, offers, _source in planned:
-                hotspot = item.get("hotspot") or {}
                 recommendation = Recommendation.objects.create(
                     job=job,
                     position=position,
-                    label=str(item.get("label", ""))[:80],
-                    query_ko=str(item.get("query_ko", ""))[:120],
+                    label=item.label[:80],
+                    query_ko=item.query_ko[:120],
                     category=category,
-                    placement=str(item.get("placement", ""))[:120],
-                    hotspot_x=hotspot.get("x"),
-                    hotspot_y=hotspot.get("y"),
+                    placement=item.placement[:120],
+                    hotspot_x=item.hotspot.x if item.hotspot else None,
+                    hotspot_y=item.hotspot.y if item.hotspot else None,
                 )
                 RecommendationOffer.objects.bulk_create(
                     [RecommendationOffer(recommendation=recommendation, offer=o, rank=r) for r, o in enumerate(offers)]

@@ -64,3 +64,13 @@ def run_django_worker_burst() -> None:
     """The Django-side worker, in this process so it uses the test database."""
     queue = django_rq.get_queue("default")
     SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+
+
+def preview_job_create(*, owner, upload):
+    """The engine's smoke-test workflow (a greyscale preview), created as a product app would."""
+    from generation import services
+    from gpu_worker.contract.preview import KIND, PHOTO_INPUT, PreviewParams
+
+    return services.job_create(
+        owner=owner, kind=KIND, params=PreviewParams(), inputs={PHOTO_INPUT: upload.image.name}, upload=upload
+    )

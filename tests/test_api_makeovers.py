@@ -65,7 +65,13 @@ def test_upload_then_makeover_then_read_it(api, style):
     assert body["state"]["stage_label"] == "Waiting in line"
     assert set(body["images"]) == {"input", "thumb"}
     job = GenerationJob.objects.get(pk=body["id"])
-    assert job.spec["params"]["preferences"] == {"tone": "warm", "budget_max": 50000}
+    assert job.spec["params"]["preferences"] == {
+        "tone": "warm",
+        "budget_min": None,
+        "budget_max": 50000,
+        "include_categories": [],
+        "avoid_categories": [],
+    }
     detail = api.get(f"/api/makeovers/{job.id}/").json()
     assert detail["id"] == str(job.id)
     image = api.get(detail["images"]["input"].replace("http://testserver", ""))
@@ -176,7 +182,13 @@ def test_variation_restyle_cancel_delete_and_history(api, style):
     variation = api.post(f"/api/makeovers/{job_id}/variation/").json()
     assert variation["upload_id"] == upload_id
     again = GenerationJob.objects.get(pk=variation["id"])
-    assert again.spec["params"]["preferences"] == {"tone": "cool"}
+    assert again.spec["params"]["preferences"] == {
+        "tone": "cool",
+        "budget_min": None,
+        "budget_max": None,
+        "include_categories": [],
+        "avoid_categories": [],
+    }
     assert again.id != uuid.UUID(job_id)
     restyled = api.post(f"/api/makeovers/{job_id}/restyle/", {"style": "cozy"}, content_type="application/json")
     assert restyled.status_code == 201

@@ -7,11 +7,11 @@ import json
 import pytest
 from PIL import Image
 
-from gpu_worker.config import PlannerSettings
-from gpu_worker.planning import Preferences, StyleHints
-from gpu_worker.planning.choose import make_plan
-from gpu_worker.planning.local import LocalPlanner
-from gpu_worker.planning.schema import PLAN_SCHEMA
+from gpu_worker.config import OpenAISettings
+from gpu_worker.workflows.desk_makeover.planning import Preferences, StyleHints
+from gpu_worker.workflows.desk_makeover.planning.choose import make_plan
+from gpu_worker.workflows.desk_makeover.planning.local import LocalPlanner
+from gpu_worker.workflows.desk_makeover.planning.schema import PLAN_SCHEMA
 from gpu_worker.stages.types import Detection
 from tests.fake_openai import FakeOpenAI, completion, error
 
@@ -33,7 +33,7 @@ GOOD_PLAN = {
 }
 
 
-def _plan(settings: PlannerSettings, preferences: Preferences | None = None):
+def _plan(settings: OpenAISettings, preferences: Preferences | None = None):
     return make_plan(
         settings,
         image=IMAGE,
@@ -43,8 +43,8 @@ def _plan(settings: PlannerSettings, preferences: Preferences | None = None):
     )
 
 
-def _settings(base_url: str, retries: int = 1) -> PlannerSettings:
-    return PlannerSettings(
+def _settings(base_url: str, retries: int = 1) -> OpenAISettings:
+    return OpenAISettings(
         openai_api_key="sk-test",
         openai_base_url=base_url,
         openai_model="gpt-4.1-mini",
@@ -83,7 +83,7 @@ def test_local_planner_honours_category_preferences():
 
 
 def test_local_planner_is_used_without_a_key():
-    plan, fallback = _plan(PlannerSettings(None, None, "gpt-4.1-mini", 5, 0))
+    plan, fallback = _plan(OpenAISettings(None, None, "gpt-4.1-mini", 5, 0))
     assert plan.planner == "local"
     assert fallback is None
 

@@ -88,10 +88,23 @@ def test_tiny_upscaler_doubles_each_side(registry):
     assert out.shape == (1, 3, 40, 60)
 
 
-def test_real_preset_needs_every_source_and_never_downloads(monkeypatch, tmp_path):
+def test_real_preset_needs_the_sources_of_the_served_workflows_only_and_never_downloads(monkeypatch, tmp_path):
+    from gpu_worker.workflow import model_roles, served_workflows
+
     monkeypatch.setenv("ONTOP_GPU_MODEL_PRESET", "real")
-    with pytest.raises(WorkerConfigError, match="ONTOP_GPU_MODEL_INPAINT"):
-        WorkerConfig.from_env()
+    registry = ModelRegistry(WorkerConfig.from_env())
+    everything = model_roles(served_workflows(()))
+    assert registry.missing_sources(everything) == [
+        "ONTOP_GPU_MODEL_INPAINT",
+        "ONTOP_GPU_MODEL_DETECTOR",
+        "ONTOP_GPU_MODEL_SEGMENTER",
+        "ONTOP_GPU_MODEL_UPSCALER",
+        "ONTOP_GPU_MODEL_TXT2IMG",
+    ]
+    diary_only = model_roles(served_workflows(("picture_diary",)))
+    assert registry.missing_sources(diary_only) == ["ONTOP_GPU_MODEL_TXT2IMG", "ONTOP_GPU_MODEL_UPSCALER"]
+    with pytest.raises(ModelSourceError, match="ONTOP_GPU_MODEL_TXT2IMG is not set"):
+        registry.get("txt2img")
     with pytest.raises(ModelSourceError, match="not in the local Hugging Face cache"):
         resolve_local_source("someone/model-that-is-not-cached")
     for role in ("inpaint", "detector", "segmenter", "upscaler"):
@@ -99,3 +112,48 @@ def test_real_preset_needs_every_source_and_never_downloads(monkeypatch, tmp_pat
     registry = ModelRegistry(WorkerConfig.from_env())
     with pytest.raises(ModelSourceError, match="neither a local path"):
         registry.get("upscaler")
+
+
+def test_unknown_workflows_and_shared_queues_are_configuration_errors():
+    from gpu_worker.workflow import queues_for, served_workflows
+
+    with pytest.raises(WorkerConfigError, match="unknown workflows: paint_the_cat"):
+        served_workflows(("paint_the_cat",))
+    assert queues_for(served_workflows(("picture_diary",))) == ("gpu-diary",)
+    assert queues_for(served_workflows(())) == ("gpu", "gpu-diary")
+    with pytest.raises(WorkerConfigError, match="queue 'gpu' also carries preview jobs"):
+        queues_for(served_workflows(("desk_makeover",)))
+
+
+def test_tiny_txt2img_pipeline_is_sdxl_base_and_paints_the_requested_size(registry):
+    from diffusers import StableDiffusionXLPipeline
+
+    pipe = registry.get("txt2img")
+    assert isinstance(pipe, StableDiffusionXLPipeline)
+    assert pipe.unet.config.in_channels == 4
+    out = pipe(
+        prompt="a walk in the park",
+        width=64,
+        height=48,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+        output_type="pil",
+    ).images[0]
+    assert out.size == (64, 48)
+    assert np.asarray(out).std() > 0
+
+
+def test_txt2img_shares_the_inpaint_pipelines_components_when_both_come_from_the_same_weights(tmp_path, monkeypatch):
+    """Real SDXL base weights load as either pipeline: the second must not be a second copy."""
+    base = ModelRegistry(WorkerConfig.from_env()).source("txt2img")
+    monkeypatch.setenv("ONTOP_GPU_MODEL_PRESET", "real")
+    for role in ("inpaint", "txt2img"):
+        monkeypatch.setenv(f"ONTOP_GPU_MODEL_{role.upper()}", str(base))
+    registry = ModelRegistry(WorkerConfig.from_env())
+    inpaint = registry.get("inpaint")
+    txt2img = registry.get("txt2img")
+    assert type(txt2img).__name__ == "StableDiffusionXLPipeline"
+    assert txt2img.unet is inpaint.unet
+    assert txt2img.vae is inpaint.vae
+    assert txt2img.text_encoder_2 is inpaint.text_encoder_2
+    assert registry.pipeline_lock(txt2img) is registry.pipeline_lock(inpaint)

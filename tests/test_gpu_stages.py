@@ -10,14 +10,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpu_worker.errors import NoFreeSpace, NotADesk
-from gpu_worker.loras import LoraRef, LoraUnavailable
+from gpu_worker.workflows.desk_makeover.errors import NoFreeSpace, NotADesk
+from gpu_worker.contract import ContractError, LoraSpec
+from gpu_worker.loras import LoraUnavailable, adapter_name
 from gpu_worker.runtime import runtime
-from gpu_worker.stages.desk_check import check_desk, is_desk
-from gpu_worker.stages.detect import DESK_ITEMS, DESK_LABELS, detect
+from gpu_worker.workflows.desk_makeover.desk_check import check_desk, is_desk
+from gpu_worker.stages.detect import detect
+from gpu_worker.workflows.desk_makeover.labels import DESK_ITEMS, DESK_LABELS
 from gpu_worker.stages.inpaint import inpaint
 from gpu_worker.stages.locate import locate
-from gpu_worker.stages.mask import build_mask, composite
+from gpu_worker.workflows.desk_makeover.mask import build_mask, composite
 from gpu_worker.stages.normalise import normalise, sdxl_bucket, to_original_framing
 from gpu_worker.stages.segment import segment
 from gpu_worker.stages.types import Detection
@@ -169,7 +171,7 @@ def style_loras(models, tmp_path_factory):
     for path in paths:
         key = f"styles/test/{path.name}"
         storage.write(key, path.read_bytes(), "application/octet-stream")
-        refs.append(LoraRef(key=key, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), weight=1.0))
+        refs.append(LoraSpec(key=key, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), weight=1.0))
     return refs
 
 
@@ -225,11 +227,11 @@ def test_lora_switching_changes_the_output_and_switching_back_restores_it(models
 
 def test_lora_with_a_wrong_hash_or_a_pickle_is_refused(models, style_loras):
     loras = runtime().loras(models.get("inpaint"))
-    tampered = LoraRef(key=style_loras[0].key, sha256="0" * 64, weight=1.0)
+    tampered = LoraSpec(key=style_loras[0].key, sha256="0" * 64, weight=1.0)
     with pytest.raises(LoraUnavailable, match="does not match"):
         loras.activate(tampered)
-    with pytest.raises(LoraUnavailable, match="safetensors"):
-        LoraRef.from_params({"key": "styles/evil.pt", "sha256": "0" * 64})
+    with pytest.raises(ContractError, match="safetensors"):
+        LoraSpec(key="styles/evil.pt", sha256="0" * 64)
 
 
 # ---- locate and upscale ----------------------------------------------------------------------
@@ -285,7 +287,7 @@ def test_few_step_mode_keeps_the_fast_lora_on_under_every_style(models, style_lo
         assert pipeline.get_active_adapters() == [FAST_ADAPTER]
         fast_only = _paint(pipeline)
         manager.activate(style_loras[0])
-        assert set(pipeline.get_active_adapters()) == {FAST_ADAPTER, style_loras[0].adapter_name}
+        assert set(pipeline.get_active_adapters()) == {FAST_ADAPTER, adapter_name(style_loras[0])}
         fast_and_style = _paint(pipeline)
     finally:
         pipeline.delete_adapters([FAST_ADAPTER])
@@ -293,3 +295,65 @@ def test_few_step_mode_keeps_the_fast_lora_on_under_every_style(models, style_lo
     assert not np.array_equal(plain, fast_only)
     assert not np.array_equal(fast_only, fast_and_style)
     assert np.array_equal(plain, _paint(pipeline)), "removing the fast LoRA restores the base model"
+
+
+def test_adapters_are_bounded_and_the_least_recently_used_goes_first(models, style_loras, tmp_path):
+    from gpu_worker.loras import LoraManager
+
+    pipeline = models.get("inpaint")
+    runtime().loras(pipeline).activate(None)
+    pipeline.delete_adapters(sorted(runtime().loras(pipeline).loaded))  # start from a clean pipeline
+    storage = runtime().storage
+    third_file = build_style_lora(models.source("inpaint"), tmp_path / "style3.safetensors", seed=3)
+    storage.write("styles/test/style3.safetensors", third_file.read_bytes(), "application/octet-stream")
+    third = LoraSpec(key="styles/test/style3.safetensors", sha256=hashlib.sha256(third_file.read_bytes()).hexdigest())
+    first, second = style_loras
+    manager = LoraManager(pipeline, storage, tmp_path / "cache", max_adapters=2)
+    try:
+        manager.activate(second)
+        second_picture = _paint(pipeline)
+        manager.activate(first)
+        manager.activate(third)  # the second was used least recently: it goes
+        assert manager.loaded == {adapter_name(first), adapter_name(third)}
+        manager.activate(first)
+        manager.activate(second)  # now the third goes
+        assert manager.loaded == {adapter_name(first), adapter_name(second)}
+        assert np.array_equal(_paint(pipeline), second_picture), "a reloaded LoRA paints as before"
+    finally:
+        manager.activate(None)
+        pipeline.delete_adapters(sorted(manager.loaded))
+
+
+def test_txt2img_paints_the_bucket_reports_steps_and_follows_the_seed_and_the_lora(style_loras):
+    from gpu_worker.stages.txt2img import txt2img
+
+    registry = runtime().models
+    pipeline = registry.get("txt2img")
+    loras = runtime().loras(pipeline)
+    steps: list[tuple[int, int]] = []
+
+    def paint(seed=5, on_step=None):
+        image = txt2img(
+            pipeline,
+            prompt="a walk in the park",
+            negative_prompt="blurry",
+            width=64,
+            height=48,
+            steps=3,
+            guidance=5.0,
+            seed=seed,
+            on_step=on_step,
+        )
+        assert image.size == (64, 48)
+        return np.asarray(image)
+
+    loras.activate(None)
+    plain = paint(on_step=lambda step, total: steps.append((step, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    assert np.array_equal(plain, paint())
+    assert not np.array_equal(plain, paint(seed=6))
+    loras.activate(style_loras[0])  # a style LoRA made for the inpaint UNet fits the txt2img UNet too
+    styled = paint()
+    loras.activate(None)
+    assert not np.array_equal(plain, styled)
+    assert np.array_equal(plain, paint())

@@ -12,6 +12,8 @@ from PIL import Image
 
 from generation import dispatch, services
 from generation.models import GenerationJob, Style
+from gpu_worker.contract.desk_makeover import KIND as DESK_MAKEOVER
+from makeovers import services as makeover_services
 from gpu_worker.contract import PROGRESS_META_KEY
 from shop.services import catalog_load_demo
 from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
@@ -22,7 +24,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def _submit(client, size=(400, 300), **fields) -> GenerationJob:
-    response = client.post(reverse("generation:new"), {"photo": io.BytesIO(make_desk_photo(size)), **fields})
+    response = client.post(reverse("makeovers:new"), {"photo": io.BytesIO(make_desk_photo(size)), **fields})
     assert response.status_code == 302, response.content[:500]
     return GenerationJob.objects.latest("created_at")
 
@@ -46,8 +48,14 @@ def test_desk_makeover_end_to_end(logged_in_client, user, redis_clean):
     catalog_load_demo()
     style = Style.objects.create(slug="cozy", name_en="Cozy", name_ko="코지", prompt_addition="warm wood")
     job = _submit(logged_in_client, size=(400, 300), style=style.pk, tone="warm", budget_max=60000)
-    assert job.kind == GenerationJob.Kind.DESK_MAKEOVER
-    assert job.spec["params"]["preferences"] == {"tone": "warm", "budget_max": 60000}
+    assert job.kind == DESK_MAKEOVER
+    assert job.spec["params"]["preferences"] == {
+        "tone": "warm",
+        "budget_min": None,
+        "budget_max": 60000,
+        "include_categories": [],
+        "avoid_categories": [],
+    }
     assert job.spec["params"]["style"]["prompt_addition"] == "warm wood", "the style is snapshotted"
     style.prompt_addition = "changed later"
     style.save()
@@ -81,13 +89,13 @@ def test_desk_makeover_end_to_end(logged_in_client, user, redis_clean):
     assert [r.label for r in recommendations] == [i["label"] for i in data["items"]]
     assert all(r.offers.exists() for r in recommendations), "every item has offers (curated: no Naver key)"
     assert all(o.price <= 60000 for r in recommendations for o in r.offers.all()), "within the budget"
-    page = logged_in_client.get(reverse("generation:job_detail", args=[job.id])).content.decode()
+    page = logged_in_client.get(reverse("makeovers:detail", args=[job.id])).content.decode()
     assert "What we added" in page
     assert data["items"][0]["label"].capitalize() in page
     assert "/shop/go/" in page, "buy links on the item cards"
 
     # A new variation of the same photo: new seed, perception comes from the cache.
-    variation = services.job_create(owner=user, upload=job.upload, style=style, seed=data["seed"] + 1)
+    variation = makeover_services.makeover_create(owner=user, upload=job.upload, style=style, seed=data["seed"] + 1)
     _run_workers()
     variation.refresh_from_db()
     assert variation.status == GenerationJob.Status.SUCCEEDED
@@ -103,7 +111,7 @@ def test_a_photo_that_is_not_a_desk_fails_with_a_clear_reason(logged_in_client, 
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.FAILED
     assert job.error_code == "not_a_desk"
-    page = logged_in_client.get(reverse("generation:job_detail", args=[job.id])).content.decode()
+    page = logged_in_client.get(reverse("makeovers:detail", args=[job.id])).content.decode()
     assert "doesn&#x27;t look like a desk" in page
 
 

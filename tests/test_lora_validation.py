@@ -122,6 +122,7 @@ def test_admin_rejects_bad_loras_and_keeps_nothing(admin_client, content, name, 
 def _style_form(content: bytes, name: str) -> dict:
     return {
         "slug": "cozy-lora",
+        "scopes": ["desk_makeover"],
         "name_en": "Cozy",
         "name_ko": "코지",
         "description_en": "",

@@ -18,19 +18,27 @@ from django.utils import timezone
 
 from generation import dispatch, services
 from generation.models import GenerationJob
+from makeovers import services as makeover_services
 from gpu_worker.contract import HEARTBEAT_TIMEOUT_SECONDS
 from ontop.devstack import EmbeddedRedis, free_port
-from tests.conftest import BASE_DIR, run_django_worker_burst, run_gpu_worker_burst
+from tests.conftest import BASE_DIR, preview_job_create, run_django_worker_burst, run_gpu_worker_burst
 from tests.photos import make_desk_photo
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
-def _job(user, **kwargs) -> GenerationJob:
+def _upload(user):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    upload = services.upload_create(owner=user, file=SimpleUploadedFile("d.jpg", make_desk_photo()))
-    return services.job_create(owner=user, upload=upload, **kwargs)
+    return services.upload_create(owner=user, file=SimpleUploadedFile("d.jpg", make_desk_photo()))
+
+
+def _job(user) -> GenerationJob:
+    return makeover_services.makeover_create(owner=user, upload=_upload(user))
+
+
+def _preview_job(user) -> GenerationJob:
+    return preview_job_create(owner=user, upload=_upload(user))
 
 
 def _gpu_worker(**env: str) -> subprocess.Popen:
@@ -77,7 +85,7 @@ def test_a_killed_gpu_worker_fails_the_job_within_bounded_time_and_it_can_be_ret
     assert (job.status, job.error_code) == (GenerationJob.Status.FAILED, "worker_lost")
     assert "stopped" in job.error_message
 
-    retry = services.job_variation(owner=user, job=job)
+    retry = makeover_services.makeover_variation(owner=user, job=job)
     assert run_gpu_worker_burst().returncode == 0
     run_django_worker_burst()
     retry.refresh_from_db()
@@ -85,7 +93,7 @@ def test_a_killed_gpu_worker_fails_the_job_within_bounded_time_and_it_can_be_ret
 
 
 def test_a_job_past_its_timeout_is_stopped_and_failed_with_a_timeout_code(user, redis_clean, monkeypatch):
-    monkeypatch.setattr(settings, "GPU_JOB_TIMEOUT_SECONDS", 4)
+    monkeypatch.setattr(settings, "JOB_TIMEOUT_OVERRIDES", {"desk_makeover": 4})
     job = _job(user)
     started = time.monotonic()
     done = subprocess.run(
@@ -108,7 +116,7 @@ def test_queued_jobs_survive_a_redis_restart(tmp_path):
     from rq import Queue
     from rq.serializers import JSONSerializer
 
-    from gpu_worker.contract import JobKind, JobSpec
+    from gpu_worker.contract import JobSpec
 
     default_storage.save("uploads/restart/desk.jpg", ContentFile(make_desk_photo()))
     server = EmbeddedRedis(tmp_path / "redis", free_port())
@@ -117,8 +125,8 @@ def test_queued_jobs_survive_a_redis_restart(tmp_path):
         queue = Queue("gpu", connection=Redis.from_url(server.url), serializer=JSONSerializer)
         spec = JobSpec(
             job_id="restart-1",
-            kind=JobKind.PREVIEW,
-            input_key="uploads/restart/desk.jpg",
+            kind="preview",
+            inputs={"photo": "uploads/restart/desk.jpg"},
             output_prefix="results/restart/",
         )
         queue.enqueue("gpu_worker.jobs.run_job", spec.to_dict(), job_id="gpu-restart-1")
@@ -182,7 +190,7 @@ def test_redis_down_gives_service_busy_not_500(client, user, tmp_path, monkeypat
 
 
 def test_finalize_is_retried_while_the_database_is_unreachable(user, redis_clean):
-    job = _job(user, kind=GenerationJob.Kind.PREVIEW)
+    job = _preview_job(user)
     assert run_gpu_worker_burst().returncode == 0
     broken = settings.DATABASES["default"]
     unreachable = f"postgres://{broken['USER']}@127.0.0.1:1/{broken['NAME']}"
@@ -243,7 +251,7 @@ def test_sweeper_fails_jobs_stuck_in_the_queue_and_removes_orphaned_files(user, 
 
 
 def test_the_gpu_worker_recycles_after_n_jobs_without_losing_one(user, redis_clean):
-    jobs = [_job(user, kind=GenerationJob.Kind.PREVIEW) for _ in range(2)]
+    jobs = [_preview_job(user) for _ in range(2)]
     first = run_gpu_worker_burst_env(ONTOP_GPU_MAX_JOBS="1")
     assert first.returncode == 0
     states = [dispatch.gpu_job_fetch(j.gpu_rq_job_id).get_status() for j in jobs]
@@ -253,7 +261,7 @@ def test_the_gpu_worker_recycles_after_n_jobs_without_losing_one(user, redis_cle
 
 
 def test_the_gpu_worker_recycles_when_memory_grows(user, redis_clean):
-    job = _job(user, kind=GenerationJob.Kind.PREVIEW)
+    job = _preview_job(user)
     worker = _gpu_worker(ONTOP_GPU_MAX_RSS_MB="1")  # any process is over 1 MB: recycle after one job
     try:
         code = worker.wait(timeout=180)

@@ -11,7 +11,7 @@ from PIL import Image
 from generation import dispatch, services
 from generation.models import GenerationJob, Upload
 from gpu_worker.contract import PROGRESS_META_KEY
-from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
+from tests.conftest import preview_job_create, run_django_worker_burst, run_gpu_worker_burst
 from tests.photos import make_desk_photo
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 def test_preview_job_round_trip_through_the_real_workers(logged_in_client, user, other_user, redis_clean):
     photo = make_desk_photo((300, 200), exif_orientation=6)  # "rotate 90°": stored upright
     upload = services.upload_create(owner=user, file=SimpleUploadedFile("desk.jpg", photo))
-    job = services.job_create(owner=user, upload=upload, kind=GenerationJob.Kind.PREVIEW)
+    job = preview_job_create(owner=user, upload=upload)
     assert job.status == GenerationJob.Status.QUEUED
 
     assert (upload.width, upload.height) == (200, 300)
@@ -60,11 +60,11 @@ def test_preview_job_round_trip_through_the_real_workers(logged_in_client, user,
 
     logged_in_client.force_login(other_user)
     assert logged_in_client.get(reverse("generation:job_image", args=[job.id, "result"])).status_code == 404
-    assert logged_in_client.get(reverse("generation:job_detail", args=[job.id])).status_code == 404
+    assert logged_in_client.get(reverse("makeovers:detail", args=[job.id])).status_code == 404
 
 
 def test_finalize_is_idempotent_and_a_missing_input_fails_with_a_code(logged_in_client, user, redis_clean):
-    response = logged_in_client.post(reverse("generation:new"), {"photo": io.BytesIO(make_desk_photo())})
+    response = logged_in_client.post(reverse("makeovers:new"), {"photo": io.BytesIO(make_desk_photo())})
     assert response.status_code == 302
     job = GenerationJob.objects.get(owner=user)
     default_storage.delete(job.upload.image.name)  # the input vanished before the worker got to it
@@ -84,7 +84,7 @@ def test_finalize_is_idempotent_and_a_missing_input_fails_with_a_code(logged_in_
 
 
 def test_bad_upload_is_rejected_and_leaves_nothing_behind(logged_in_client, user, redis_clean):
-    response = logged_in_client.post(reverse("generation:new"), {"photo": io.BytesIO(b"%PDF-1.7 not an image")})
+    response = logged_in_client.post(reverse("makeovers:new"), {"photo": io.BytesIO(b"%PDF-1.7 not an image")})
     assert response.status_code == 400
     assert "not a photo we can read" in response.content.decode()
     assert not Upload.objects.exists()
@@ -112,7 +112,7 @@ def test_too_large_upload_is_413_and_never_read(logged_in_client, user, settings
     Image.effect_noise((400, 300), 80).convert("RGB").save(noisy, format="JPEG")
     big = noisy.getvalue()
     assert len(big) > 10_000
-    response = logged_in_client.post(reverse("generation:new"), {"photo": io.BytesIO(big)})
+    response = logged_in_client.post(reverse("makeovers:new"), {"photo": io.BytesIO(big)})
     assert response.status_code == 413
     assert "larger than" in response.content.decode()
     assert not Upload.objects.exists()
@@ -128,7 +128,7 @@ def test_one_worker_per_gpu_under_the_supervisor(user, redis_clean):
     jobs = []
     for _ in range(3):
         upload = services.upload_create(owner=user, file=SimpleUploadedFile("d.jpg", make_desk_photo()))
-        jobs.append(services.job_create(owner=user, upload=upload, kind=GenerationJob.Kind.PREVIEW))
+        jobs.append(preview_job_create(owner=user, upload=upload))
     done = subprocess.run(
         [sys.executable, "-m", "gpu_worker", "--gpus", "0,1", "--burst"],
         cwd=BASE_DIR,
@@ -149,7 +149,7 @@ def test_one_worker_per_gpu_under_the_supervisor(user, redis_clean):
 def test_an_upside_down_budget_is_a_form_error(logged_in_client, user, redis_clean):
     photo = io.BytesIO(make_desk_photo())
     response = logged_in_client.post(
-        reverse("generation:new"), {"photo": photo, "budget_min": 50000, "budget_max": 100}
+        reverse("makeovers:new"), {"photo": photo, "budget_min": 50000, "budget_max": 100}
     )
     assert response.status_code == 400
     assert "upper budget" in response.content.decode()

@@ -15,7 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generation.models import GenerationJob, Upload
-from gpu_worker.contract import JobKind, JobResult, JobSpec, JobStatus
+from gpu_worker.contract import JobResult, JobSpec, JobStatus, decode
+from gpu_worker.contract.desk_makeover import KIND as DESK_MAKEOVER
+from gpu_worker.contract.desk_makeover import DeskPreferences, Hotspot, PlannedItem
 from shop import services
 from shop.links import buy_url
 from shop.models import Category, NaverApiUsage, Offer, OfferClick, PricePoint, Product, Recommendation
@@ -49,11 +51,11 @@ def naver(settings):
 
 def _finished_job(user, items: list[dict], preferences: dict | None = None) -> GenerationJob:
     upload = Upload.objects.create(owner=user, image="uploads/x.jpg", width=10, height=10)
-    job = GenerationJob(owner=user, upload=upload, kind=GenerationJob.Kind.DESK_MAKEOVER)
+    job = GenerationJob(owner=user, upload=upload, kind=DESK_MAKEOVER)
     job.spec = JobSpec(
         job_id=str(job.id),
-        kind=JobKind.DESK_MAKEOVER,
-        input_key="uploads/x.jpg",
+        kind=DESK_MAKEOVER,
+        inputs={"photo": "uploads/x.jpg"},
         output_prefix="results/x/",
         params={"preferences": preferences or {}},
     ).to_dict()
@@ -61,6 +63,24 @@ def _finished_job(user, items: list[dict], preferences: dict | None = None) -> G
     job.status = GenerationJob.Status.SUCCEEDED
     job.save()
     return job
+
+
+def _attach(job: GenerationJob) -> int:
+    """What the makeover's success handler hands the shop: the planned items and the preferences, typed."""
+    items = [
+        PlannedItem(
+            label=i["label"],
+            query_ko=i["query_ko"],
+            category=i["category"],
+            placement=i["placement"],
+            hotspot=Hotspot(x=i["hotspot"]["x"], y=i["hotspot"]["y"], box=[0, 0, 1, 1], score=1.0)
+            if i.get("hotspot")
+            else None,
+        )
+        for i in job.result["data"]["items"]
+    ]
+    preferences = decode(DeskPreferences, job.spec["params"]["preferences"])
+    return services.job_offers_attach(job=job, items=items, preferences=preferences)
 
 
 ITEMS = [
@@ -124,7 +144,7 @@ def test_naver_down_serves_stale_results_or_nothing(naver, settings):
 
 def test_finished_makeover_gets_naver_offers_for_each_item(naver, user, demo_catalog):
     job = _finished_job(user, ITEMS, preferences={"budget_max": 40000})
-    assert services.job_offers_attach(job=job) == 3
+    assert _attach(job) == 3
     recommendations = list(job.recommendations.order_by("position"))
     assert [r.label for r in recommendations] == ["desk lamp", "plant", "desk mat"]
     assert recommendations[0].hotspot_x == 0.2
@@ -137,13 +157,13 @@ def test_finished_makeover_gets_naver_offers_for_each_item(naver, user, demo_cat
         assert [o.price for o in rec.offers.order_by("recommendationoffer__rank")] == sorted(o.price for o in offers)
     lamp = recommendations[0].offers.order_by("price").first()
     assert "스탠드" in lamp.product.title or "조명" in lamp.product.title, "filtered by the planner's category"
-    assert services.job_offers_attach(job=job) == 0, "idempotent"
+    assert _attach(job) == 0, "idempotent"
     assert Product.objects.filter(naver_product_id=lamp.product.naver_product_id).count() == 1
 
 
 def test_products_are_deduplicated_by_naver_id_across_makeovers(naver, user, demo_catalog):
-    services.job_offers_attach(job=_finished_job(user, ITEMS[:1]))
-    services.job_offers_attach(job=_finished_job(user, ITEMS[:1]))
+    _attach(_finished_job(user, ITEMS[:1]))
+    _attach(_finished_job(user, ITEMS[:1]))
     lamp_ids = Product.objects.filter(naver_product_id__isnull=False, category__slug="lighting")
     assert lamp_ids.count() == len(set(lamp_ids.values_list("naver_product_id", flat=True)))
     assert max(lamp_ids.values_list("recommended_count", flat=True)) == 2
@@ -152,7 +172,7 @@ def test_products_are_deduplicated_by_naver_id_across_makeovers(naver, user, dem
 def test_without_credentials_offers_come_from_the_curated_catalog(user, demo_catalog, settings):
     settings.NAVER_CLIENT_ID = settings.NAVER_CLIENT_SECRET = ""
     job = _finished_job(user, ITEMS)
-    services.job_offers_attach(job=job)
+    _attach(job)
     for rec in job.recommendations.all():
         offers = list(rec.offers.select_related("product"))
         assert offers
@@ -173,7 +193,7 @@ def test_without_credentials_offers_come_from_the_curated_catalog(user, demo_cat
 def test_nothing_over_the_budget_is_offered(user, demo_catalog, settings):
     settings.NAVER_CLIENT_ID = settings.NAVER_CLIENT_SECRET = ""
     job = _finished_job(user, ITEMS, preferences={"budget_max": 20000})
-    services.job_offers_attach(job=job)
+    _attach(job)
     by_label = {r.label: list(r.offers.all()) for r in job.recommendations.all()}
     assert by_label["desk lamp"] == [], "the cheapest curated lamp costs 39,000원"
     assert [o.price for o in by_label["plant"]] == [12900]
@@ -186,7 +206,7 @@ def test_nothing_over_the_budget_is_offered(user, demo_catalog, settings):
 
 def test_buy_link_counts_the_click_and_redirects_to_the_stored_link(client, user, demo_catalog):
     job = _finished_job(user, ITEMS[:1])
-    services.job_offers_attach(job=job)
+    _attach(job)
     rec = job.recommendations.get()
     offer = rec.offers.first()
     response = client.get(buy_url(offer_id=offer.pk, recommendation_id=rec.pk))
@@ -278,8 +298,8 @@ def test_search_category_popular_and_deals(client, demo_catalog):
 def test_product_detail_shows_offers_and_only_my_makeovers(client, user, other_user, demo_catalog):
     mine = _finished_job(user, ITEMS[:1])
     theirs = _finished_job(other_user, ITEMS[:1])
-    services.job_offers_attach(job=mine)
-    services.job_offers_attach(job=theirs)
+    _attach(mine)
+    _attach(theirs)
     product = Recommendation.objects.get(job=mine).offers.first().product
     client.force_login(user)
     response = client.get(reverse("shop:detail", args=[product.pk]))
@@ -299,7 +319,7 @@ def test_api_products_categories_and_makeover_offers(client, user, demo_catalog)
     assert client.get("/api/shop/products/?ordering=cheapest").status_code == 400
 
     job = _finished_job(user, ITEMS)
-    services.job_offers_attach(job=job)
+    _attach(job)
     client.force_login(user)
     body = client.get(f"/api/makeovers/{job.id}/").json()
     assert [item["label"] for item in body["items"]] == ["desk lamp", "plant", "desk mat"]

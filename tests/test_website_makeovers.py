@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from generation import dispatch, services
 from generation.models import GenerationJob, Style
+from makeovers import services as makeover_services
 from gpu_worker.contract import CANCEL_KEY_PREFIX
 from shop.services import catalog_load_demo
 from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
@@ -25,12 +26,12 @@ def web(logged_in_client, redis_clean):
 
 
 def _post_new(client, **fields):
-    return client.post(reverse("generation:new"), {"photo": io.BytesIO(make_desk_photo()), **fields})
+    return client.post(reverse("makeovers:new"), {"photo": io.BytesIO(make_desk_photo()), **fields})
 
 
 def test_form_shows_quota_styles_and_preferences(web):
     Style.objects.create(slug="cozy", name_en="Cozy wood", name_ko="코지", description_en="Warm.")
-    page = web.get(reverse("generation:new")).content.decode()
+    page = web.get(reverse("makeovers:new")).content.decode()
     assert "5 of 5 makeovers left today." in page
     assert "Cozy wood" in page
     assert 'name="include_categories"' in page
@@ -66,17 +67,17 @@ def test_history_is_mine_newest_first_and_paginated(web, user, other_user):
         assert _post_new(web).status_code == 302
         GenerationJob.objects.update(status="failed")  # failures do not count towards the quota
     upload = GenerationJob.objects.first().upload
-    theirs = services.job_create(
+    theirs = makeover_services.makeover_create(
         owner=other_user,
         upload=upload.__class__.objects.create(owner=other_user, image=upload.image.name, width=1, height=1),
     )
-    page1 = web.get(reverse("generation:history"))
+    page1 = web.get(reverse("makeovers:history"))
     jobs = list(page1.context["page"])
     assert len(jobs) == 12
     assert all(job.owner == user for job in jobs)
     assert theirs not in jobs
     assert [j.created_at for j in jobs] == sorted((j.created_at for j in jobs), reverse=True)
-    assert len(list(web.get(reverse("generation:history") + "?page=2").context["page"])) >= 1
+    assert len(list(web.get(reverse("makeovers:history") + "?page=2").context["page"])) >= 1
     thumb = web.get(reverse("generation:job_image", args=[jobs[0].id, "thumb"]))
     assert thumb.status_code == 200
 
@@ -86,13 +87,13 @@ def test_another_persons_job_pages_and_images_are_404(web, other_user):
     job = GenerationJob.objects.get()
     web.force_login(other_user)
     for name, args in [
-        ("generation:job_detail", [job.id]),
+        ("makeovers:detail", [job.id]),
         ("generation:job_status", [job.id]),
         ("generation:job_image", [job.id, "input"]),
         ("generation:job_image", [job.id, "thumb"]),
     ]:
         assert web.get(reverse(name, args=args)).status_code == 404
-    for name in ("generation:job_cancel", "generation:job_delete", "generation:job_again"):
+    for name in ("generation:job_cancel", "makeovers:delete", "makeovers:again"):
         assert web.post(reverse(name, args=[job.id])).status_code == 404
     assert GenerationJob.objects.get().status == "queued"
 
@@ -130,8 +131,8 @@ def test_delete_removes_the_job_and_its_files(web):
     photo = job.upload.image.name
     web.get(reverse("generation:job_image", args=[job.id, "thumb"]))
     assert default_storage.exists(f"{job.output_prefix}thumb.jpg")
-    response = web.post(reverse("generation:job_delete", args=[job.id]))
-    assert response["Location"] == reverse("generation:history")
+    response = web.post(reverse("makeovers:delete", args=[job.id]))
+    assert response["Location"] == reverse("makeovers:history")
     assert not GenerationJob.objects.exists()
     assert not default_storage.exists(photo)
     assert not default_storage.exists(f"{job.output_prefix}thumb.jpg")
@@ -141,9 +142,9 @@ def test_again_with_a_style_makes_a_new_job_from_the_same_photo(web):
     style = Style.objects.create(slug="neon", name_en="Neon", name_ko="네온")
     _post_new(web)
     job = GenerationJob.objects.get()
-    response = web.post(reverse("generation:job_again", args=[job.id]), {"style": style.pk})
+    response = web.post(reverse("makeovers:again", args=[job.id]), {"style": style.pk})
     again = GenerationJob.objects.exclude(pk=job.pk).get()
-    assert response["Location"] == reverse("generation:job_detail", args=[again.id])
+    assert response["Location"] == reverse("makeovers:detail", args=[again.id])
     assert again.upload_id == job.upload_id
     assert again.style == style
 

@@ -1,4 +1,4 @@
-"""Detect items with Grounding DINO (transformers), prompted by a list of English labels.
+"""Detect things with Grounding DINO (transformers), prompted by the caller's list of English labels.
 
 Labels are assigned from the model's own token logits: each query phrase scores as the best
 of its tokens, and a box takes the best phrase. That is robust where the processor's decoded
@@ -11,25 +11,6 @@ import torch
 from PIL import Image
 
 from gpu_worker.stages.types import Detection
-
-DESK_ITEMS = (
-    "monitor",
-    "keyboard",
-    "mouse",
-    "laptop",
-    "speaker",
-    "desk lamp",
-    "plant",
-    "mug",
-    "headphones",
-    "phone",
-    "book",
-    "pen holder",
-    "desk mat",
-    "monitor stand",
-    "desk organizer",
-)
-DESK_LABELS = ("desk",)
 
 
 def phrase_scores(detector, image: Image.Image, labels: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

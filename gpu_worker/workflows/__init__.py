@@ -1,1 +1,3 @@
-"""Workflows: ordered stages that turn a JobSpec into a JobResult."""
+"""One package (or module) per workflow. Each registers itself with `gpu_worker.workflow.workflow`
+when imported; `gpu_worker.workflow.registered_workflows()` imports them all, so adding a workflow
+edits nothing here."""

@@ -1,13 +1,11 @@
+from django.apps import apps
 from django.core.management.base import BaseCommand
-
-from generation.services import styles_load_demo
-from shop.services import catalog_load_demo
 
 
 class Command(BaseCommand):
-    help = "Load the demo styles and catalog products (safe to run again)."
+    help = "Load every app's demo data (styles, catalog products, ...); safe to run again."
 
     def handle(self, *args, **options):
-        styles = styles_load_demo()
-        products = catalog_load_demo()
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {styles} styles, {products} products."))
+        # Each app that has demo data says so with a `load_demo_data()` on its AppConfig.
+        loaded = [config.load_demo_data() for config in apps.get_app_configs() if hasattr(config, "load_demo_data")]
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {'; '.join(loaded)}."))

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageFilter
 from torch.nn import functional as F
 
-from gpu_worker.errors import NoFreeSpace
+from gpu_worker.workflows.desk_makeover.errors import NoFreeSpace
 
 MIN_COVERAGE = 0.02
 MAX_COVERAGE = 0.85

@@ -15,10 +15,10 @@ import json
 import openai
 from PIL import Image, ImageOps
 
-from gpu_worker.config import PlannerSettings
-from gpu_worker.planning import CATEGORIES, Plan, PlannerError, Preferences, StyleHints
-from gpu_worker.planning.schema import MAX_ITEMS, MIN_ITEMS, PLAN_SCHEMA, validate_plan
+from gpu_worker.config import OpenAISettings
 from gpu_worker.stages.types import Detection
+from gpu_worker.workflows.desk_makeover.planning import CATEGORIES, Plan, PlannerError, Preferences, StyleHints
+from gpu_worker.workflows.desk_makeover.planning.schema import MAX_ITEMS, MIN_ITEMS, PLAN_SCHEMA, validate_plan
 
 SYSTEM_PROMPT = f"""You are an interior stylist planning a desk makeover.
 You see a photo of a person's desk and the items a detector found on it.
@@ -33,7 +33,7 @@ IMAGE_LONG_SIDE = 768
 class OpenAIPlanner:
     name = "openai"
 
-    def __init__(self, settings: PlannerSettings) -> None:
+    def __init__(self, settings: OpenAISettings) -> None:
         self.settings = settings
         self.client = openai.OpenAI(
             api_key=settings.openai_api_key,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from gpu_worker.planning import Plan, Preferences, RecommendedItem, StyleHints
 from gpu_worker.stages.types import Detection
+from gpu_worker.workflows.desk_makeover.planning import Plan, Preferences, RecommendedItem, StyleHints
 
 # (item, detector labels meaning "already has one"), most valuable first.
 CANDIDATES: list[tuple[RecommendedItem, tuple[str, ...]]] = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu_worker.planning import CATEGORIES, PlannerError, RecommendedItem
+from gpu_worker.workflows.desk_makeover.planning import CATEGORIES, PlannerError, RecommendedItem
 
 MIN_ITEMS, MAX_ITEMS = 3, 6
 

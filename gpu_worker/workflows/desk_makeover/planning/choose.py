@@ -5,24 +5,24 @@ from functools import cache
 
 from PIL import Image
 
-from gpu_worker.config import PlannerSettings
-from gpu_worker.planning import Plan, PlannerError, Preferences, StyleHints
-from gpu_worker.planning.local import LocalPlanner
+from gpu_worker.config import OpenAISettings
 from gpu_worker.stages.types import Detection
+from gpu_worker.workflows.desk_makeover.planning import Plan, PlannerError, Preferences, StyleHints
+from gpu_worker.workflows.desk_makeover.planning.local import LocalPlanner
 
 logger = logging.getLogger(__name__)
 
 
 @cache
-def _openai_planner(settings: PlannerSettings):
+def _openai_planner(settings: OpenAISettings):
     """One client (and its connection pool) per process, not one per job."""
-    from gpu_worker.planning.openai_planner import OpenAIPlanner
+    from gpu_worker.workflows.desk_makeover.planning.openai_planner import OpenAIPlanner
 
     return OpenAIPlanner(settings)
 
 
 def make_plan(
-    settings: PlannerSettings,
+    settings: OpenAISettings,
     *,
     image: Image.Image,
     detections: list[Detection],

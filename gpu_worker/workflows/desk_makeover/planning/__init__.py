@@ -12,6 +12,7 @@ from typing import Protocol
 
 from PIL import Image
 
+from gpu_worker.contract.desk_makeover import DeskPreferences
 from gpu_worker.stages.types import Detection
 
 CATEGORIES = ("lighting", "plants", "organizers", "accessories", "audio", "decor", "tech")
@@ -40,12 +41,12 @@ class Preferences:
     avoid_categories: tuple[str, ...] = ()
 
     @classmethod
-    def from_params(cls, data: dict | None) -> Preferences:
-        data = data or {}
-        tone = data.get("tone", "neutral")
-        include = tuple(c for c in data.get("include_categories", ()) if c in CATEGORIES)
-        avoid = tuple(c for c in data.get("avoid_categories", ()) if c in CATEGORIES)
-        return cls(tone=tone if tone in TONES else "neutral", include_categories=include, avoid_categories=avoid)
+    def from_contract(cls, preferences: DeskPreferences) -> Preferences:
+        """What the planner can use of the person's preferences (categories it knows)."""
+        include = tuple(c for c in preferences.include_categories if c in CATEGORIES)
+        avoid = tuple(c for c in preferences.avoid_categories if c in CATEGORIES)
+        tone = preferences.tone if preferences.tone in TONES else "neutral"
+        return cls(tone=tone, include_categories=include, avoid_categories=avoid)
 
 
 @dataclass(frozen=True)

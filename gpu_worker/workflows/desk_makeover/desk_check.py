@@ -8,9 +8,9 @@ not a desk; a keyboard and a monitor are.
 
 from __future__ import annotations
 
-from gpu_worker.errors import NotADesk
-from gpu_worker.stages.detect import DESK_ITEMS, DESK_LABELS
 from gpu_worker.stages.types import Detection
+from gpu_worker.workflows.desk_makeover.errors import NotADesk
+from gpu_worker.workflows.desk_makeover.labels import DESK_ITEMS, DESK_LABELS
 
 NOT_A_DESK_MESSAGE = (
     "This doesn't look like a desk. Take a photo of your whole desk from the front, "

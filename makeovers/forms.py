@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from generation.selectors import styles_active
+from gpu_worker.contract.desk_makeover import KIND, DeskPreferences
 from shop.selectors import categories
 
 
@@ -41,21 +42,22 @@ class PreferencesForm(forms.Form):
             self.add_error("avoid_categories", _("A category cannot be both wanted and avoided."))
         return cleaned
 
-    def preferences(self) -> dict:
+    def preferences(self) -> DeskPreferences:
         data = self.cleaned_data
-        preferences: dict = {"tone": data.get("tone") or "neutral"}
-        for key in ("budget_min", "budget_max"):
-            if data.get(key) is not None:
-                preferences[key] = data[key]
-        for key in ("include_categories", "avoid_categories"):
-            if data.get(key):
-                preferences[key] = list(data[key])
-        return preferences
+        return DeskPreferences(
+            tone=data.get("tone") or "neutral",
+            budget_min=data.get("budget_min"),
+            budget_max=data.get("budget_max"),
+            include_categories=list(data.get("include_categories") or ()),
+            avoid_categories=list(data.get("avoid_categories") or ()),
+        )
 
 
 class NewMakeoverForm(PreferencesForm):
     photo = forms.FileField(label=_("Desk photo"), help_text=_("JPEG, PNG, WebP or HEIC, up to 15 MB."))
-    style = forms.ModelChoiceField(queryset=styles_active(), required=False, label=_("Style"), empty_label=None)
+    style = forms.ModelChoiceField(
+        queryset=styles_active(kind=KIND), required=False, label=_("Style"), empty_label=None
+    )
     # A fresh id per form: submitting the same form twice (double click, retry) makes one job.
     submission_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
@@ -63,13 +65,13 @@ class NewMakeoverForm(PreferencesForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["style"].queryset = styles_active()
+        self.fields["style"].queryset = styles_active(kind=KIND)
         self.fields["submission_id"].initial = uuid.uuid4()
 
 
 class RestyleForm(forms.Form):
-    style = forms.ModelChoiceField(queryset=styles_active(), label=_("Style"), empty_label=None)
+    style = forms.ModelChoiceField(queryset=styles_active(kind=KIND), label=_("Style"), empty_label=None)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["style"].queryset = styles_active()
+        self.fields["style"].queryset = styles_active(kind=KIND)

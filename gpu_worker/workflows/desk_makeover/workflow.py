@@ -1,0 +1,177 @@
+"""The desk makeover: normalise → desk check → detect → segment → plan → mask → inpaint (+LoRA)
+→ locate → upscale → write. Progress is reported with the contract's stage names.
+"""
+
+from __future__ import annotations
+
+from gpu_worker import perception
+from gpu_worker.contract.desk_makeover import (
+    CONTRACT,
+    PHOTO_INPUT,
+    DeskParams,
+    DeskResult,
+    DeskStage,
+    DetectionBox,
+    Framing,
+    Hotspot,
+    PlannedItem,
+)
+from gpu_worker.images import decode_rgb
+from gpu_worker.stages.detect import detect
+from gpu_worker.stages.inpaint import inpaint
+from gpu_worker.stages.locate import locate
+from gpu_worker.stages.normalise import normalise, to_original_framing
+from gpu_worker.stages.segment import segment
+from gpu_worker.stages.upscale import upscale
+from gpu_worker.workflow import WorkflowContext, workflow
+from gpu_worker.workflows.desk_makeover.desk_check import check_desk
+from gpu_worker.workflows.desk_makeover.labels import DESK_ITEMS, DESK_LABELS
+from gpu_worker.workflows.desk_makeover.mask import build_mask, composite
+from gpu_worker.workflows.desk_makeover.planning import Preferences, StyleHints
+from gpu_worker.workflows.desk_makeover.planning.choose import make_plan
+from gpu_worker.workflows.desk_makeover.settings import DeskSettings
+
+# Percent of the whole job at which each stage starts; painting gets most of the bar.
+STAGE_START = {
+    DeskStage.CHECKING: 1,
+    DeskStage.DETECTING: 5,
+    DeskStage.PLANNING: 20,
+    DeskStage.PAINTING: 25,
+    DeskStage.LOCATING: 86,
+    DeskStage.UPSCALING: 90,
+    DeskStage.SAVING: 97,
+}
+PAINT_END = 85
+
+
+@workflow(CONTRACT, models=("inpaint", "detector", "segmenter", "upscaler"), settings=DeskSettings.from_env)
+def run(ctx: WorkflowContext, params: DeskParams) -> DeskResult:
+    settings: DeskSettings = ctx.settings
+    diffusion = ctx.diffusion
+    style = params.style
+    lora = style.lora if style else None
+
+    ctx.progress.report(DeskStage.CHECKING, STAGE_START[DeskStage.CHECKING])
+    with ctx.timed("load"):
+        raw = ctx.read_input(PHOTO_INPUT)
+        original = decode_rgb(raw)
+        work, framing = normalise(original, target_pixels=diffusion.work_pixels)
+
+    ctx.progress.report(DeskStage.DETECTING, STAGE_START[DeskStage.DETECTING])
+    detector = ctx.models.get("detector")
+    key = perception.cache_key(
+        image_bytes=raw,
+        work_size=framing.work_size,
+        models={role: ctx.models.identifier(role) for role in ("detector", "segmenter")},
+        thresholds={"box": settings.box_threshold, "max": settings.max_detections},
+    )
+    with ctx.timed("perception_cache"):
+        seen = perception.load(ctx.storage, key)
+    if seen is None:
+        with ctx.timed("detect"):
+            labels = DESK_LABELS + DESK_ITEMS
+            found = detect(
+                detector, work, labels, box_threshold=settings.box_threshold, max_detections=settings.max_detections
+            )
+        check_desk(found, min_objects=settings.desk_min_objects)
+        ctx.progress.report(DeskStage.DETECTING, 12, message="segmenting")
+        with ctx.timed("segment"):
+            masks = segment(ctx.models.get("segmenter"), work, found)
+        seen = perception.Perception(detections=found, masks=masks)
+        perception.save(ctx.storage, key, seen, (work.height, work.width))
+    else:
+        check_desk(seen.detections, min_objects=settings.desk_min_objects)
+
+    ctx.progress.report(DeskStage.PLANNING, STAGE_START[DeskStage.PLANNING])
+    hints = StyleHints(
+        name=style.slug if style else "",
+        prompt_addition=style.prompt_addition if style else "",
+        negative_prompt_addition=style.negative_prompt_addition if style else "",
+    )
+    with ctx.timed("plan"):
+        plan, planner_fallback = make_plan(
+            ctx.openai,
+            image=work,
+            detections=seen.detections,
+            preferences=Preferences.from_contract(params.preferences),
+            style=hints,
+        )
+    with ctx.timed("mask"):
+        items = [m for d, m in zip(seen.detections, seen.masks, strict=True) if d.label not in DESK_LABELS]
+        desks = [m for d, m in zip(seen.detections, seen.masks, strict=True) if d.label in DESK_LABELS]
+        mask = build_mask(work.size, item_masks=items, desk_masks=desks)
+
+    if diffusion.fast_lora:  # few-step mode decides steps and guidance: the distilled LoRA needs them
+        steps, guidance = diffusion.fast_steps, diffusion.fast_guidance
+    else:
+        steps = (style.steps if style else None) or diffusion.steps
+        guidance = (style.guidance if style else None) or diffusion.guidance
+    strength = (style.strength if style else None) or settings.strength
+    paint_start = STAGE_START[DeskStage.PAINTING]
+
+    def on_step(step: int, total: int) -> None:
+        span = PAINT_END - paint_start
+        ctx.progress.report(DeskStage.PAINTING, paint_start + span * step / max(1, total), step=step, total_steps=total)
+
+    # img2img-style strength runs only that share of the schedule (what diffusers does).
+    ctx.progress.report(DeskStage.PAINTING, paint_start, step=0, total_steps=max(1, int(steps * strength)))
+    pipeline = ctx.models.get("inpaint")
+    with ctx.timed("inpaint"), ctx.models.exclusive(pipeline):
+        ctx.adapters.activate(pipeline, lora)
+        painted = inpaint(
+            pipeline,
+            image=work,
+            mask=mask.feathered,
+            prompt=plan.prompt,
+            negative_prompt=plan.negative_prompt,
+            steps=steps,
+            guidance=guidance,
+            strength=strength,
+            seed=params.seed,
+            on_step=on_step,
+        )
+        result = composite(work, painted, mask)
+
+    ctx.progress.report(DeskStage.LOCATING, STAGE_START[DeskStage.LOCATING])
+    with ctx.timed("locate"):
+        hotspots = locate(
+            detector, result, [i.label for i in plan.items], mask.repaint, threshold=settings.locate_threshold
+        )
+
+    ctx.progress.report(DeskStage.UPSCALING, STAGE_START[DeskStage.UPSCALING])
+    with ctx.timed("upscale"):
+        upscaled = upscale(ctx.models.get("upscaler"), result, factor=diffusion.upscale, tile=diffusion.upscale_tile)
+        final = to_original_framing(upscaled, framing)
+
+    ctx.progress.report(DeskStage.SAVING, STAGE_START[DeskStage.SAVING])
+    with ctx.timed("save"):
+        ctx.write_image("result", final)
+        ctx.write_image("mask", mask.feathered.convert("RGB"))
+    ctx.progress.report(DeskStage.DONE, 100)
+    width, height = work.size
+    return DeskResult(
+        seed=params.seed,
+        steps=steps,
+        guidance=guidance,
+        strength=strength,
+        prompt=plan.prompt,
+        negative_prompt=plan.negative_prompt,
+        planner=plan.planner,
+        planner_fallback_reason=planner_fallback,
+        style=hints.name,
+        lora=lora.sha256 if lora else None,
+        framing=Framing(original_size=list(framing.original_size), work_size=list(framing.work_size)),
+        mask_coverage=round(mask.coverage, 4),
+        perception_cached="detect" not in ctx.timings,
+        detections=[DetectionBox(**d.normalised(width, height)) for d in seen.detections],
+        items=[
+            PlannedItem(
+                label=item.label,
+                query_ko=item.query_ko,
+                category=item.category,
+                placement=item.placement,
+                hotspot=Hotspot(**hotspot) if (hotspot := hotspots.get(item.label)) else None,
+            )
+            for item in plan.items
+        ],
+    )

@@ -1,0 +1,35 @@
+"""Reads for desk makeovers, always scoped to their owner."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from generation import selectors as job_selectors
+from generation.models import GenerationJob
+from gpu_worker.contract.desk_makeover import KIND, DeskResult
+
+
+def makeovers_of(*, owner) -> QuerySet[GenerationJob]:
+    return job_selectors.jobs_of(owner=owner, kind=KIND)
+
+
+def makeover_get(*, owner, job_id) -> GenerationJob:
+    return job_selectors.job_get(owner=owner, job_id=job_id, kind=KIND)
+
+
+def makeover_items(*, job: GenerationJob) -> list[dict]:
+    """Recommended items with hotspots as percentages, for pins on the result picture."""
+    result: DeskResult | None = job_selectors.job_result(job=job)
+    if result is None:
+        return []
+    return [
+        {
+            "number": number,
+            "label": item.label,
+            "query_ko": item.query_ko,
+            "placement": item.placement,
+            "left": round(item.hotspot.x * 100, 2) if item.hotspot else None,
+            "top": round(item.hotspot.y * 100, 2) if item.hotspot else None,
+        }
+        for number, item in enumerate(result.items, start=1)
+    ]
