@@ -1,4 +1,4 @@
-"""The benchmark runs end to end (tiny preset, few steps) and reports every stage and variant."""
+"""The benchmark runs every registered workflow end to end (tiny preset, few steps) and the call variants."""
 
 import json
 import os
@@ -12,7 +12,7 @@ from tests.conftest import BASE_DIR
 pytestmark = pytest.mark.slow
 
 
-def test_benchmark_runs_and_reports_stages_and_variants(tmp_path):
+def test_benchmark_runs_the_registered_workflows_and_the_variants(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [
@@ -21,6 +21,8 @@ def test_benchmark_runs_and_reports_stages_and_variants(tmp_path):
             "gpu_worker.bench",
             "--steps",
             "2",
+            "--repeat",
+            "1",
             "--variants",
             "plain,ours",
             "--json",
@@ -34,12 +36,14 @@ def test_benchmark_runs_and_reports_stages_and_variants(tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "| inpaint (2 steps) |" in done.stdout
+    assert "## desk_makeover (2 steps, median of 1)" in done.stdout
+    assert "## picture_diary (2 steps, median of 1)" in done.stdout
     assert "| ours |" in done.stdout
     report = json.loads(out.read_text())
-    stage_names = [s["name"] for s in report["stages"]]
-    assert stage_names[:3] == ["normalise", "detect", "segment"]
-    assert stage_names[-1] == "total"
-    rows = report["inpaint"]["2"]
-    assert [r["name"] for r in rows] == ["plain", "ours"]
-    assert all(r["seconds"] > 0 for r in rows)
+    assert set(report["workflows"]) == {"desk_makeover", "picture_diary", "preview"}
+    desk = report["workflows"]["desk_makeover"]
+    assert list(desk)[:4] == ["load", "perception_cache", "plan", "mask"], "the perception is cached after warm-up"
+    assert list(report["workflows"]["picture_diary"]) == ["write_prompt", "txt2img", "upscale", "save", "total"]
+    assert [r["name"] for r in report["variants"]["inpaint"]["2"]] == ["plain", "ours"]
+    assert [r["name"] for r in report["variants"]["txt2img"]["2"]] == ["plain", "ours"]
+    assert all(r["seconds"] > 0 for rows in report["variants"].values() for r in rows["2"])

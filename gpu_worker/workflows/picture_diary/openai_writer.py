@@ -162,15 +162,17 @@ def _english(value: Any, field: str, *, max_words: int, max_chars: int, required
     value = "".join(ch for ch in unicodedata.normalize("NFKD", value) if not unicodedata.combining(ch))
     if not value.isascii() or not value.isprintable():
         raise PromptWriterError(f"the answer is out of schema: {field} must be English")
-    if len(value) > max_chars or len(value.split()) > max_words:
+    if len(value.split()) > max_words:
         raise PromptWriterError(f"the answer is out of schema: {field} is longer than {max_words} words")
+    if len(value) > max_chars:
+        raise PromptWriterError(f"the answer is out of schema: {field} is longer than {max_chars} characters")
     return value
 
 
 def _check_private(value: str, field: str, names: set[str]) -> None:
     # The reason names the kind of detail only: it is stored with the result, the detail must not be.
-    if "@" in value or _EMAIL.search(value):
-        raise PromptWriterError(f"the answer leaks private details: an email address in {field}")
+    if "@" in value:
+        raise PromptWriterError(f"the answer leaks private details: an email address or handle in {field}")
     if _URL.search(value):
         raise PromptWriterError(f"the answer leaks private details: a web address in {field}")
     phone = _PHONE.search(value)
@@ -188,7 +190,9 @@ def validate_answer(data: Any, *, diary: str, style: list[str]) -> tuple[list[st
         raise PromptWriterError("the answer is out of schema: it must be a JSON object")
     extra = set(data) - set(PROMPT_SCHEMA["properties"])
     if extra:
-        raise PromptWriterError(f"the answer is out of schema: unexpected {', '.join(sorted(extra))}")
+        # Only names that look like field names are quoted: the reason is stored, model text is not.
+        named = sorted(key for key in extra if re.fullmatch(r"[a-z_]{1,30}", key))
+        raise PromptWriterError(f"the answer is out of schema: unexpected {', '.join(named) or 'fields'}")
     prompt = _english(
         data.get("prompt"), "prompt", max_words=MAX_PROMPT_WORDS, max_chars=MAX_PROMPT_CHARS, required=True
     )

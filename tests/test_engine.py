@@ -1,0 +1,99 @@
+"""The job engine (generation) is generic: workflows come from handlers, each with its own queue and timeout."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
+
+from generation import dispatch, selectors, services
+from generation.handlers import GENERIC_ERROR_MESSAGES, handler_for, handlers
+from generation.models import GenerationJob
+from gpu_worker.contract import ContractError, ErrorCode, JobResult, JobStatus, all_contracts
+from gpu_worker.contract.desk_makeover import DeskParams
+from gpu_worker.contract.picture_diary import DiaryParams
+from makeovers import services as makeover_services
+from tests.photos import make_desk_photo
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _makeover(user) -> GenerationJob:
+    upload = services.upload_create(owner=user, file=SimpleUploadedFile("d.jpg", make_desk_photo()))
+    return makeover_services.makeover_create(owner=user, upload=upload)
+
+
+def _diary_job(user) -> GenerationJob:
+    return services.job_create(owner=user, kind="picture_diary", params=DiaryParams(text="비 오는 날", seed=5))
+
+
+def test_every_contract_has_a_registered_handler():
+    assert {h.kind for h in handlers()} == set(all_contracts())
+
+
+def test_each_workflow_goes_to_its_own_queue_with_its_own_timeout(user, redis_clean, settings):
+    settings.JOB_TIMEOUT_OVERRIDES = {"picture_diary": 7200}  # a training-sized timeout on one kind only
+    makeover, diary = _makeover(user), _diary_job(user)
+    makeover_rq = dispatch.gpu_job_fetch(makeover.gpu_rq_job_id)
+    diary_rq = dispatch.gpu_job_fetch(diary.gpu_rq_job_id)
+    assert (makeover_rq.origin, makeover_rq.timeout) == ("gpu", 900)
+    assert (diary_rq.origin, diary_rq.timeout) == ("gpu-diary", 7200)
+    assert diary.upload is None
+    assert diary.spec["inputs"] == {}
+    assert makeover.spec["inputs"] == {"photo": makeover.upload.image.name}
+
+
+def test_a_job_needs_the_params_of_its_own_workflow(user):
+    with pytest.raises(ContractError, match="picture_diary params must be DiaryParams"):
+        services.job_create(owner=user, kind="picture_diary", params=DeskParams(seed=1))
+    with pytest.raises(LookupError, match="no app registered a handler for job kind 'paint_the_cat'"):
+        services.job_create(owner=user, kind="paint_the_cat", params=DeskParams(seed=1))
+    assert GenerationJob.objects.count() == 0
+
+
+def test_quotas_are_per_product(user, redis_clean, settings):
+    settings.DAILY_GENERATION_LIMIT = 1
+    _makeover(user)
+    assert services.quota_of(owner=user, kind="desk_makeover").remaining == 0
+    assert services.quota_of(owner=user, kind="picture_diary").remaining == 1
+    _diary_job(user)
+    with pytest.raises(services.QuotaExceeded):
+        _diary_job(user)
+
+
+def test_a_result_that_breaks_the_contract_fails_the_job_instead_of_showing_it(user, redis_clean):
+    job = _diary_job(user)
+    wrong = JobResult(job_id=str(job.id), status=JobStatus.SUCCEEDED, data={"prompt": "only this"})
+    checked = services._job_on_success(job=job, result=wrong)
+    assert (checked.status, checked.error.code) == (JobStatus.FAILED, ErrorCode.INTERNAL)
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_every_stage_and_error_code_has_words_in_both_languages(language):
+    """No stage label or failure falls back to a code or to English on a Korean page."""
+    with translation.override(language):
+        for handler in handlers():
+            contract = handler.contract
+            for stage in contract.stages:
+                label = selectors.stage_label(contract.kind, stage.value)
+                assert label, (contract.kind, stage)
+                assert label != stage.value, (contract.kind, stage)
+            messages = {**GENERIC_ERROR_MESSAGES, **handler.error_messages()}
+            for code in contract.error_codes():
+                assert str(messages[code]).strip(), (contract.kind, code)
+                if language == "ko":
+                    assert any("\uac00" <= ch <= "\ud7a3" for ch in str(messages[code])), (code, messages[code])
+            if language == "ko":
+                for stage in contract.stages:
+                    label = selectors.stage_label(contract.kind, stage.value)
+                    assert any("\uac00" <= ch <= "\ud7a3" for ch in label), (contract.kind, stage, label)
+        assert handler_for("desk_makeover").finishing_label
+
+
+def test_the_engine_shows_failures_by_code_in_the_readers_language(user, redis_clean):
+    job = _makeover(user)
+    services.job_fail(job_id=job.id, code="not_a_desk", message="This doesn't look like a desk.")
+    job.refresh_from_db()
+    with translation.override("ko"):
+        message = selectors.job_state(job=job).error_message
+    assert message.startswith("책상 사진이 아닌 것 같아요")
