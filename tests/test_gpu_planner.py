@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from gpu_worker.config import OpenAISettings
+from gpu_worker.stages.types import Detection
 from gpu_worker.workflows.desk_makeover.planning import Preferences, StyleHints
 from gpu_worker.workflows.desk_makeover.planning.choose import make_plan
 from gpu_worker.workflows.desk_makeover.planning.local import LocalPlanner
 from gpu_worker.workflows.desk_makeover.planning.schema import PLAN_SCHEMA
-from gpu_worker.stages.types import Detection
 from tests.fake_openai import FakeOpenAI, completion, error
 
 IMAGE = Image.new("RGB", (192, 128), (180, 140, 100))

@@ -10,21 +10,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpu_worker.workflows.desk_makeover.errors import NoFreeSpace, NotADesk
 from gpu_worker.contract import ContractError, LoraSpec
 from gpu_worker.loras import LoraUnavailable, adapter_name
 from gpu_worker.runtime import runtime
-from gpu_worker.workflows.desk_makeover.desk_check import check_desk, is_desk
 from gpu_worker.stages.detect import detect
-from gpu_worker.workflows.desk_makeover.labels import DESK_ITEMS, DESK_LABELS
 from gpu_worker.stages.inpaint import inpaint
 from gpu_worker.stages.locate import locate
-from gpu_worker.workflows.desk_makeover.mask import build_mask, composite
 from gpu_worker.stages.normalise import normalise, sdxl_bucket, to_original_framing
 from gpu_worker.stages.segment import segment
 from gpu_worker.stages.types import Detection
 from gpu_worker.stages.upscale import upscale
 from gpu_worker.tiny_models import build_style_lora
+from gpu_worker.workflows.desk_makeover.desk_check import check_desk, is_desk
+from gpu_worker.workflows.desk_makeover.errors import NoFreeSpace, NotADesk
+from gpu_worker.workflows.desk_makeover.labels import DESK_ITEMS, DESK_LABELS
+from gpu_worker.workflows.desk_makeover.mask import build_mask, composite
 from tests.photos import make_desk_photo
 
 

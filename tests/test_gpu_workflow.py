@@ -10,11 +10,11 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image
 
-from generation import dispatch, services
+from generation import dispatch
 from generation.models import GenerationJob, Style
+from gpu_worker.contract import PROGRESS_META_KEY
 from gpu_worker.contract.desk_makeover import KIND as DESK_MAKEOVER
 from makeovers import services as makeover_services
-from gpu_worker.contract import PROGRESS_META_KEY
 from shop.services import catalog_load_demo
 from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
 from tests.fake_naver import FakeNaver

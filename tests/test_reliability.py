@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from generation import dispatch, services
 from generation.models import GenerationJob
-from makeovers import services as makeover_services
 from gpu_worker.contract import HEARTBEAT_TIMEOUT_SECONDS
+from makeovers import services as makeover_services
 from ontop.devstack import EmbeddedRedis, free_port
 from tests.conftest import BASE_DIR, preview_job_create, run_django_worker_burst, run_gpu_worker_burst
 from tests.photos import make_desk_photo

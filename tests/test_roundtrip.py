@@ -148,9 +148,7 @@ def test_one_worker_per_gpu_under_the_supervisor(user, redis_clean):
 
 def test_an_upside_down_budget_is_a_form_error(logged_in_client, user, redis_clean):
     photo = io.BytesIO(make_desk_photo())
-    response = logged_in_client.post(
-        reverse("makeovers:new"), {"photo": photo, "budget_min": 50000, "budget_max": 100}
-    )
+    response = logged_in_client.post(reverse("makeovers:new"), {"photo": photo, "budget_min": 50000, "budget_max": 100})
     assert response.status_code == 400
     assert "upper budget" in response.content.decode()
     assert not GenerationJob.objects.exists()

@@ -8,10 +8,10 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from generation import dispatch, services
+from generation import dispatch
 from generation.models import GenerationJob, Style
-from makeovers import services as makeover_services
 from gpu_worker.contract import CANCEL_KEY_PREFIX
+from makeovers import services as makeover_services
 from shop.services import catalog_load_demo
 from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
 from tests.photos import make_desk_photo
