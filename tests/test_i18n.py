@@ -1,17 +1,32 @@
 """Every UI string has a Korean translation, and none is a left-over fuzzy guess."""
 
+import gettext
 import re
 
 from tests.conftest import BASE_DIR
 
 PO = BASE_DIR / "locale" / "ko" / "LC_MESSAGES" / "django.po"
+# The project's catalogue and every app's own (a product app may keep its strings in <app>/locale).
+ALL_PO = sorted(
+    p for p in BASE_DIR.glob("**/locale/ko/LC_MESSAGES/django.po") if ".venv" not in p.parts and "var" not in p.parts
+)
 
 
-def _entries() -> list[tuple[str, str, str]]:
-    text = PO.read_text(encoding="utf-8")
+def _entries(po=PO) -> list[tuple[str, str, str]]:
+    text = po.read_text(encoding="utf-8")
     entries = []
     for block in text.split("\n\n")[1:]:
         flags = " ".join(line for line in block.splitlines() if line.startswith("#,"))
+        if context := re.search(r'^msgctxt "(.*)"$', block, re.MULTILINE):
+            flags += f" msgctxt {context[1]}"
+        if "msgid_plural" in block:  # Korean has one plural form: check the singular id against msgstr[0]
+            singular = block.split("msgid ", 1)[1].split("msgid_plural")[0]
+            msgid = "".join(re.findall(r'"(.*)"', singular))
+            plural = "".join(re.findall(r'"(.*)"', block.split("msgid_plural", 1)[1].split("msgstr")[0]))
+            msgstr = "".join(re.findall(r'"(.*)"', block.split("msgstr[0]", 1)[1].split("msgstr[")[0]))
+            entries.append((flags + " singular", msgid, msgstr))
+            entries.append((flags + " plural", plural, msgstr))
+            continue
         msgid = (
             "".join(re.findall(r'"(.*)"', block.split("msgid ", 1)[1].split("msgstr")[0])) if "msgid " in block else ""
         )
@@ -21,15 +36,35 @@ def _entries() -> list[tuple[str, str, str]]:
 
 
 def test_everything_is_translated_and_nothing_is_fuzzy():
-    entries = _entries()
-    assert len(entries) > 100
-    assert [m for flags, m, _ in entries if "fuzzy" in flags] == []
-    assert [m for _, m, s in entries if m and not s] == []
+    assert len(_entries()) > 100
+    for po in ALL_PO:
+        entries = _entries(po)
+        assert [m for flags, m, _ in entries if "fuzzy" in flags] == [], po
+        assert [m for _, m, s in entries if m and not s] == [], po
+
+
+def test_every_catalogue_is_compiled_from_its_current_text():
+    """The .mo Django reads says what the .po says (a forgotten compilemessages shows English)."""
+    for po in ALL_PO:
+        with po.with_suffix(".mo").open("rb") as handle:
+            compiled = gettext.GNUTranslations(handle)
+        stale = []
+        for flags, msgid, msgstr in _entries(po):
+            if not msgid or "plural" in flags or "singular" in flags or "\\" in msgid + msgstr:
+                continue
+            context = re.search(r"msgctxt (\S+)", flags)
+            found = compiled.pgettext(context[1], msgid) if context else compiled.gettext(msgid)
+            if found != msgstr:
+                stale.append(msgid)
+        assert stale == [], f"{po.with_suffix('.mo')} is stale: run compilemessages ({stale[:3]})"
 
 
 def test_translations_keep_their_placeholders():
-    for _, msgid, msgstr in _entries():
-        assert sorted(re.findall(r"%\(\w+\)s", msgid)) == sorted(re.findall(r"%\(\w+\)s", msgstr)), msgid
+    for po in ALL_PO:
+        for flags, msgid, msgstr in _entries(po):
+            if "singular" in flags:  # Korean's one form follows the plural id
+                continue
+            assert sorted(re.findall(r"%\(\w+\)s", msgid)) == sorted(re.findall(r"%\(\w+\)s", msgstr)), msgid
 
 
 def test_the_desk_tip_and_the_hero_text_are_not_mixed_up():

@@ -41,7 +41,7 @@ def test_preview_job_round_trip_through_the_real_workers(logged_in_client, user,
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.QUEUED, "the database changes only in finalize"
     between = logged_in_client.get(reverse("generation:job_status", args=[job.id])).json()
-    assert (between["status"], between["stage"]) == ("running", "finding_deals")
+    assert (between["status"], between["stage"]) == ("running", "finishing")
     run_django_worker_burst()
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.SUCCEEDED, (job.error_code, job.error_message)
