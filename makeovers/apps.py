@@ -12,7 +12,7 @@ class MakeoversConfig(AppConfig):
         handler_register(MakeoverHandler())
 
     def load_demo_data(self) -> str:
-        from generation.services import styles_load_demo
+        from makeovers.services import makeover_styles_load_demo
         from shop.services import catalog_load_demo
 
-        return f"{styles_load_demo()} makeover styles, {catalog_load_demo()} products"
+        return f"{makeover_styles_load_demo()} makeover styles, {catalog_load_demo()} products"
