@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 
 from generation import dispatch, services
@@ -168,10 +169,10 @@ def test_redis_down_gives_service_busy_not_500(client, user, tmp_path, monkeypat
     caches["default"].close()
 
     assert client.get(f"/makeovers/{job.id}/").status_code == 200, "pages render from the database"
-    assert client.get(f"/makeovers/{job.id}/status/").json()["stage"] == "unknown"
+    assert client.get(reverse("generation:job_status", args=[job.id])).json()["stage"] == "unknown"
     assert client.get("/healthz/").status_code == 503
 
-    cancelled = client.post(f"/makeovers/{job.id}/cancel/")
+    cancelled = client.post(reverse("generation:job_cancel", args=[job.id]))
     assert cancelled.status_code == 302
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.CANCELLED, "recorded in PostgreSQL even with Redis down"
