@@ -32,6 +32,9 @@ class JobHandler:
     image_inputs: tuple[str, ...] = ()
     # Site navigation: (label, URL name) pairs shown to signed-in people.
     nav: tuple[tuple[str | Promise, str], ...] = ()
+    # A card on the home page: one sentence, and the URL name where a person starts.
+    pitch: str | Promise = ""
+    start_url_name: str = ""
 
     @property
     def kind(self) -> str:

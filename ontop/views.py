@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.shortcuts import render
+from django.urls import reverse
 
 from generation import selectors as job_selectors
 from generation import services as job_services
-from generation.handlers import handler_for
+from generation.handlers import handler_for, handlers
 
 RECENT_JOBS = 4
 
@@ -18,7 +19,13 @@ def home(request):
             {"job": job, "url": handler_for(job.kind).detail_url(job)}
             for job in job_selectors.jobs_of(owner=request.user)[:RECENT_JOBS]
         ]
+    products = [
+        {"name": h.verbose_name, "pitch": h.pitch, "url": reverse(h.start_url_name)}
+        for h in handlers()
+        if h.pitch and h.start_url_name
+    ]
     context = {
+        "products": products,
         "styles": job_selectors.styles_active(kind="desk_makeover"),
         "showcases": job_selectors.showcases(),
         "recent_jobs": recent,
