@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from generation import services
 from generation.handlers import handlers
@@ -15,7 +16,11 @@ def _product_choices() -> list[tuple[str, str]]:
 
 class StyleAdminForm(forms.ModelForm):
     scopes = forms.TypedMultipleChoiceField(
-        choices=_product_choices, widget=forms.CheckboxSelectMultiple, label="Products", required=True
+        choices=_product_choices,
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Products"),
+        required=False,
+        help_text=_("None ticked: every product offers this style."),
     )
 
     class Meta:

@@ -26,7 +26,8 @@ class JobHandler:
 
     contract: WorkflowContract
     verbose_name: str | Promise = ""
-    # Shown between "the GPU is done" and "succeeded", while `on_success` runs ("Finding deals").
+    # The stage between "the GPU is done" and "succeeded", while `on_success` runs, and its words.
+    finishing_stage: str = "finishing"
     finishing_label: str | Promise = _("Finishing")
     # Named inputs the engine may serve as images (`input` for the first one: the "before" picture).
     image_inputs: tuple[str, ...] = ()
@@ -63,6 +64,19 @@ class JobHandler:
         """Runs before a job's row and files are deleted."""
 
 
+class UnknownKindHandler(JobHandler):
+    """Stands in for a kind no installed app handles any more: generic words, nothing typed."""
+
+    contract = None  # type: ignore[assignment]
+
+    @property
+    def kind(self) -> str:
+        return ""
+
+    def detail_url(self, job) -> str:
+        return reverse("generation:job_status", args=[job.id])
+
+
 _HANDLERS: dict[str, JobHandler] = {}
 
 
@@ -73,10 +87,14 @@ def handler_register(handler: JobHandler) -> None:
     _HANDLERS[handler.kind] = handler
 
 
-def handler_for(kind: str) -> JobHandler:
+def handler_for(kind: str, *, strict: bool = True) -> JobHandler:
+    """The kind's handler. Pages and sweeps pass strict=False: a row whose app was removed still
+    shows (generic labels, no typed result) instead of failing."""
     try:
         return _HANDLERS[kind]
     except KeyError:
+        if not strict:
+            return UnknownKindHandler()
         raise LookupError(f"no app registered a handler for job kind {kind!r}") from None
 
 

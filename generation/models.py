@@ -7,10 +7,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 
-def _default_scopes() -> list[str]:
-    return ["desk_makeover"]
-
-
 class Style(models.Model):
     """An art style people pick. Curated by admins; `scopes` says which products (job kinds) offer it."""
 
@@ -18,8 +14,9 @@ class Style(models.Model):
     scopes = ArrayField(
         models.CharField(max_length=32),
         verbose_name=_("products"),
-        default=_default_scopes,
-        help_text=_("The job kinds that offer this style, e.g. desk_makeover, picture_diary."),
+        default=list,
+        blank=True,
+        help_text=_("The products that offer this style; none means every product."),
     )
     name_en = models.CharField(_("name (English)"), max_length=80)
     name_ko = models.CharField(_("name (Korean)"), max_length=80)

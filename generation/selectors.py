@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -15,10 +16,9 @@ from redis.exceptions import RedisError
 from generation import dispatch
 from generation.handlers import GENERIC_ERROR_MESSAGES, handler_for
 from generation.models import GenerationJob, Showcase, Style
-from gpu_worker.contract import ErrorCode, JobResult
+from gpu_worker.contract import ContractError, ErrorCode, JobResult, JobSpec
 
-# The stage between "the GPU is done" and "recorded": the product's handler is at work.
-FINISHING_STAGE = "finishing"
+logger = logging.getLogger(__name__)
 
 
 GENERIC_STAGE_LABELS = {
@@ -32,8 +32,8 @@ GENERIC_STAGE_LABELS = {
 
 def stage_label(kind: str, stage: str, step: int = 0, total: int = 0) -> str:
     """The stage in the words the progress page shows (translated), from the workflow's handler."""
-    handler = handler_for(kind)
-    if stage == FINISHING_STAGE:
+    handler = handler_for(kind, strict=False)
+    if stage == handler.finishing_stage:
         return str(handler.finishing_label)
     if total:
         with_steps = handler.painting_label(stage, step, total)
@@ -47,7 +47,7 @@ def job_error_message(job: GenerationJob) -> str:
     """The failure in the reader's language: messages are looked up by code when they are shown."""
     if not job.error_code:
         return ""
-    handler = handler_for(job.kind)
+    handler = handler_for(job.kind, strict=False)
     message = handler.error_messages().get(job.error_code) or GENERIC_ERROR_MESSAGES.get(job.error_code)
     return str(message) if message else str(GENERIC_ERROR_MESSAGES[ErrorCode.INTERNAL])
 
@@ -57,9 +57,9 @@ def showcases() -> QuerySet[Showcase]:
 
 
 def styles_active(*, kind: str | None = None) -> QuerySet[Style]:
-    """Active styles; with `kind`, only those whose scopes include that product."""
+    """Active styles; with `kind`, those whose scopes include that product (no scopes: every product)."""
     styles = Style.objects.filter(is_active=True)
-    return styles.filter(scopes__contains=[kind]) if kind else styles
+    return styles.filter(Q(scopes__contains=[kind]) | Q(scopes=[])) if kind else styles
 
 
 def jobs_of(*, owner, kind: str | None = None) -> QuerySet[GenerationJob]:
@@ -71,17 +71,38 @@ def job_get(*, owner, job_id, kind: str | None = None) -> GenerationJob:
     return get_object_or_404(jobs_of(owner=owner, kind=kind), pk=job_id)
 
 
+def job_spec(*, job: GenerationJob) -> JobSpec:
+    """The stored spec, checked against the contract (a job's spec is written by job_create)."""
+    return JobSpec.from_dict(job.spec)
+
+
 def job_params(*, job: GenerationJob) -> Any:
     """The job's params as its workflow's typed dataclass."""
-    return handler_for(job.kind).contract.decode_params(job.spec.get("params", {}))
+    return handler_for(job.kind).contract.decode_params(job_spec(job=job).params)
+
+
+def job_result_envelope(*, job: GenerationJob) -> JobResult | None:
+    """The stored GPU result, or None when there is none or it cannot be read (logged, never a 500)."""
+    if not job.result:
+        return None
+    try:
+        return JobResult.from_dict(job.result)
+    except ContractError as exc:
+        logger.error("job %s has a stored result this contract cannot read: %s", job.id, exc)
+        return None
 
 
 def job_result(*, job: GenerationJob) -> Any | None:
     """A succeeded job's typed result (its workflow's dataclass), or None."""
-    if job.status != GenerationJob.Status.SUCCEEDED or not job.result:
+    envelope = job_result_envelope(job=job) if job.status == GenerationJob.Status.SUCCEEDED else None
+    contract = handler_for(job.kind, strict=False).contract
+    if envelope is None or contract is None:
         return None
-    envelope = JobResult.from_dict(job.result)
-    return handler_for(job.kind).contract.decode_result(envelope.data)
+    try:
+        return contract.decode_result(envelope.data)
+    except ContractError as exc:
+        logger.error("job %s has a %s result this contract cannot read: %s", job.id, job.kind, exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -114,7 +135,8 @@ def job_state(*, job: GenerationJob) -> JobState:
                 progress = dispatch.gpu_job_progress(rq_job)
                 if rq_status in ("finished", "failed"):
                     # The GPU is done; the Django-side worker runs the product's handler and records it.
-                    status, stage, percent = GenerationJob.Status.RUNNING, FINISHING_STAGE, 99.0
+                    stage = handler_for(job.kind, strict=False).finishing_stage
+                    status, percent = GenerationJob.Status.RUNNING, 99.0
                 elif progress is not None:
                     status = GenerationJob.Status.RUNNING
                     stage, percent, step, total = progress.stage, progress.percent, progress.step, progress.total_steps
@@ -122,7 +144,7 @@ def job_state(*, job: GenerationJob) -> JobState:
                 elif rq_status == "queued":
                     position = rq_job.get_position()
                     stage = "queued"
-        except RedisError:
+        except (RedisError, ContractError):  # Redis away, or progress from a worker of another version
             stage = "unknown"
     return JobState(
         status=status,
@@ -150,13 +172,11 @@ def _eta_seconds(started_at, percent: float) -> int | None:
 
 
 def job_output_key(*, job: GenerationJob, role: str) -> str | None:
-    if job.status != GenerationJob.Status.SUCCEEDED or not job.result:
-        return None
-    output = JobResult.from_dict(job.result).output(role)
+    envelope = job_result_envelope(job=job) if job.status == GenerationJob.Status.SUCCEEDED else None
+    output = envelope.output(role) if envelope else None
     return output.key if output else None
 
 
 def job_output_roles(*, job: GenerationJob) -> list[str]:
-    if job.status != GenerationJob.Status.SUCCEEDED or not job.result:
-        return []
-    return [o.role for o in JobResult.from_dict(job.result).outputs]
+    envelope = job_result_envelope(job=job) if job.status == GenerationJob.Status.SUCCEEDED else None
+    return [o.role for o in envelope.outputs] if envelope else []

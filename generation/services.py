@@ -184,10 +184,9 @@ def job_cancel(*, job: GenerationJob) -> bool:
 def job_delete(*, job: GenerationJob) -> None:
     """Delete a job with its files; its photo goes too when no other job uses it."""
     job_cancel(job=job)
-    handler_for(job.kind).on_delete(job=job)
-    result = job_result_envelope(job)
-    keys = [o.key for o in result.outputs] if result else []
-    keys.append(f"{job.output_prefix}thumb.jpg")
+    handler_for(job.kind, strict=False).on_delete(job=job)
+    # Everything under the job's prefix: outputs, the thumbnail, and files a failed result never listed.
+    keys = list(_stored_files(default_storage, job.output_prefix.rstrip("/")))
     upload = job.upload
     with transaction.atomic():
         job.delete()
@@ -198,17 +197,6 @@ def job_delete(*, job: GenerationJob) -> None:
         default_storage.delete(key)
     if orphan:
         default_storage.delete(upload.image.name)
-
-
-def job_result_envelope(job: GenerationJob) -> JobResult | None:
-    """The stored GPU result, checked against the contract (None when there is none)."""
-    if not job.result:
-        return None
-    try:
-        return JobResult.from_dict(job.result)
-    except ContractError:
-        logger.error("job %s has a stored result this contract cannot read", job.id)
-        return None
 
 
 def style_lora_accept(*, style: Style, sha256: str) -> None:
@@ -257,7 +245,10 @@ def job_finalize_from_queue(*, job_id: uuid.UUID) -> tuple[JobResult, bool]:
 def _job_on_success(*, job: GenerationJob, result: JobResult) -> JobResult:
     """Decode the workflow's typed result and let its handler react. A result that does not match
     the contract fails the job; a handler's own error never does (it is logged)."""
-    handler = handler_for(job.kind)
+    handler = handler_for(job.kind, strict=False)
+    if handler.contract is None:
+        message = "No app handles this kind of job any more."
+        return JobResult.failure(result.job_id, ErrorCode.UNSUPPORTED_JOB, message)
     try:
         typed = handler.contract.decode_result(result.data)
     except ContractError as exc:
@@ -297,33 +288,41 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     counts = {"worker_lost": 0, "timeout": 0, "finalized": 0}
     open_jobs = GenerationJob.objects.filter(status__in=_OPEN_STATUSES).order_by("created_at")[:500]
     for job in open_jobs:
-        rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
-        age = now - job.created_at
-        if rq_job is None:
-            if age > FINALIZE_GRACE and job_fail(
-                job_id=job.id, code="worker_lost", message="We lost track of this picture. Please try again."
-            ):
-                counts["worker_lost"] += 1
-            continue
-        state = rq_job.get_status(refresh=False)
-        if state in ("finished", "failed", "canceled", "stopped"):
-            ended = rq_job.ended_at or rq_job.started_at
-            if ended is not None and timezone.is_naive(ended):
-                ended = ended.replace(tzinfo=UTC)
-            if ended is None or now - ended > FINALIZE_GRACE:
-                job_finalize_from_queue(job_id=job.id)
-                counts["finalized"] += 1
-        elif state == "started":
-            alive = dispatch.gpu_job_last_sign_of_life(rq_job)
-            silent = alive is not None and now.timestamp() - alive > HEARTBEAT_TIMEOUT_SECONDS
-            lost = "The GPU worker stopped while making your picture. Please try again."
-            if silent and job_fail(job_id=job.id, code="worker_lost", message=lost):
-                counts["worker_lost"] += 1
-        elif age > QUEUE_DEADLINE:
-            if job_fail(job_id=job.id, code="timeout", message="Our servers were too busy. Please try again."):
-                counts["timeout"] += 1
-            dispatch.gpu_job_cancel(job_id=str(job.id))
+        try:
+            _job_sweep(job=job, now=now, counts=counts)
+        except Exception:  # one bad row must not stop the sweep of every other job, run after run
+            logger.exception("could not sweep job %s", job.id)
     return counts
+
+
+def _job_sweep(*, job: GenerationJob, now: datetime, counts: dict[str, int]) -> None:
+    """One open job: counts what was done to it in `counts`."""
+    rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
+    age = now - job.created_at
+    if rq_job is None:
+        if age > FINALIZE_GRACE and job_fail(
+            job_id=job.id, code="worker_lost", message="We lost track of this picture. Please try again."
+        ):
+            counts["worker_lost"] += 1
+        return
+    state = rq_job.get_status(refresh=False)
+    if state in ("finished", "failed", "canceled", "stopped"):
+        ended = rq_job.ended_at or rq_job.started_at
+        if ended is not None and timezone.is_naive(ended):
+            ended = ended.replace(tzinfo=UTC)
+        if ended is None or now - ended > FINALIZE_GRACE:
+            job_finalize_from_queue(job_id=job.id)
+            counts["finalized"] += 1
+    elif state == "started":
+        alive = dispatch.gpu_job_last_sign_of_life(rq_job)
+        silent = alive is not None and now.timestamp() - alive > HEARTBEAT_TIMEOUT_SECONDS
+        lost = "The GPU worker stopped while making your picture. Please try again."
+        if silent and job_fail(job_id=job.id, code="worker_lost", message=lost):
+            counts["worker_lost"] += 1
+    elif age > QUEUE_DEADLINE:
+        if job_fail(job_id=job.id, code="timeout", message="Our servers were too busy. Please try again."):
+            counts["timeout"] += 1
+        dispatch.gpu_job_cancel(job_id=str(job.id))
 
 
 def orphaned_files_sweep(*, now: datetime | None = None) -> int:

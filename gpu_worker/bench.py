@@ -31,22 +31,18 @@ import torch
 from PIL import Image
 
 from gpu_worker.config import DiffusionSettings, OpenAISettings, WorkerConfig
-from gpu_worker.contract import JobSpec, encode
-from gpu_worker.contract.desk_makeover import DeskParams
-from gpu_worker.contract.picture_diary import DiaryParams
-from gpu_worker.contract.preview import PreviewParams
+from gpu_worker.contract import JobSpec
 from gpu_worker.jobs import execute
 from gpu_worker.progress import ProgressReporter
-from gpu_worker.registry import ModelRegistry, resolve_device
+from gpu_worker.registry import ModelRegistry, model_role, resolve_device
 from gpu_worker.runtime import Runtime
 from gpu_worker.stages.inpaint import inpaint
-from gpu_worker.stages.normalise import normalise, sdxl_bucket
+from gpu_worker.stages.normalise import sdxl_bucket
 from gpu_worker.stages.txt2img import txt2img
 from gpu_worker.storage import LocalStorage
-from gpu_worker.workflow import model_roles, registered_workflows
+from gpu_worker.workflow import model_roles, registered_workflows, served_workflows
 
 VARIANTS = ("plain", "ours", "channels_last", "compile")
-DIARY_SAMPLE = "오늘 친구랑 공원에서 산책했다. 날씨가 맑고 따뜻해서 기분이 좋았다. 저녁에는 카페에서 커피를 마셨다."
 
 
 @dataclass
@@ -83,20 +79,16 @@ def _timed(device: torch.device, fn):
     return value, time.perf_counter() - started
 
 
-def _photo(size: int) -> Image.Image:
-    """A synthetic 4:3 desk photo (wood, monitor, keyboard, mug), deterministic."""
-    rng = np.random.default_rng(0)
-    width, height = size * 4 // 3, size
-    pixels = np.empty((height, width, 3), dtype=np.uint8)
-    pixels[:] = (181, 136, 99)
-    pixels[int(height * 0.1) : int(height * 0.45), int(width * 0.3) : int(width * 0.7)] = (20, 20, 25)
-    pixels[int(height * 0.6) : int(height * 0.72), int(width * 0.3) : int(width * 0.65)] = (230, 230, 230)
-    noise = rng.integers(-8, 8, pixels.shape)
-    return Image.fromarray(np.clip(pixels.astype(int) + noise, 0, 255).astype(np.uint8))
-
-
 def build_runtime(
-    preset: str, device: torch.device, dtype: torch.dtype, model_dir: Path, storage_dir: Path, size: int, steps: int
+    preset: str,
+    device: torch.device,
+    dtype: torch.dtype,
+    model_dir: Path,
+    storage_dir: Path,
+    *,
+    size: int,
+    steps: int,
+    workflows: tuple[str, ...] = (),
 ) -> Runtime:
     """A worker's runtime for the benchmark: tiny models from the registry, or full-size random ones."""
     diffusion = replace(
@@ -114,43 +106,35 @@ def build_runtime(
         model_dir=model_dir,
         device=str(device),
         dtype=str(dtype).removeprefix("torch."),
+        workflows=workflows,
         diffusion=diffusion,
         openai=OpenAISettings(None, None, "", 1, 0),
     )
     registry = ModelRegistry(config)
-    if preset == "full":
-        from gpu_worker import full_configs
-
-        builders = {
-            "inpaint": full_configs.build_sdxl_inpaint,
-            "txt2img": full_configs.build_sdxl_txt2img,
-            "detector": full_configs.build_grounding_dino,
-            "segmenter": full_configs.build_sam2_large,
-            "upscaler": full_configs.build_realesrgan_x2,
-        }
-        for role in model_roles(registered_workflows()):
-            registry.provide(role, builders[role](dtype, device), source="full-size random weights")
+    if preset == "full":  # only the roles of the workflows measured
+        for role in model_roles(served_workflows(workflows)):
+            registry.provide(role, model_role(role).build_full(dtype, device), source="full-size random weights")
     return Runtime(config=config, storage=LocalStorage(storage_dir), models=registry)
 
 
 def sample_jobs(runtime: Runtime, size: int) -> dict[str, JobSpec]:
-    """One representative job per registered workflow."""
-    buffer = Path(runtime.config.media_root) / "bench" / "desk.jpg"
-    buffer.parent.mkdir(parents=True, exist_ok=True)
-    _photo(size).save(buffer, format="JPEG", quality=92)
-    photo = "bench/desk.jpg"
-    params = {
-        "preview": (PreviewParams(), {"photo": photo}),
-        "desk_makeover": (DeskParams(seed=0), {"photo": photo}),
-        "picture_diary": (DiaryParams(text=DIARY_SAMPLE, seed=0, mood="happy"), {}),
-    }
+    """One representative job per served workflow, from the sample each workflow registered."""
     specs = {}
-    for kind in registered_workflows():
-        if kind not in params:
-            raise SystemExit(f"the benchmark has no sample job for the {kind!r} workflow: add one to sample_jobs")
-        typed, inputs = params[kind]
+    for kind, registered in served_workflows(runtime.config.workflows).items():
+        if registered.sample is None:
+            print(f"# {kind}: no sample job registered, not measured")
+            continue
+        params, inputs = registered.sample(size)
+        keys = {}
+        for name, data in inputs.items():
+            keys[name] = f"bench/{kind}/{name}"
+            runtime.storage.write(keys[name], data, "application/octet-stream")
         specs[kind] = JobSpec(
-            job_id=f"bench-{kind}", kind=kind, output_prefix=f"bench/{kind}/", inputs=inputs, params=encode(typed)
+            job_id=f"bench-{kind}",
+            kind=kind,
+            output_prefix=f"bench/{kind}/out/",
+            inputs=keys,
+            params=registered.contract.encode_params(params),
         )
     return specs
 
@@ -186,7 +170,7 @@ def diffusion_variants(
 ) -> list[Measurement]:
     """Our stage call against the plain diffusers call (and speed-up variants), on one pipeline."""
     original_unet = pipeline.unet
-    work, _ = normalise(_photo(size), target_pixels=size * size)
+    work = Image.new("RGB", sdxl_bucket(4, 3, size * size), (181, 136, 99))
     mask = Image.new("L", work.size, 0)
     mask.paste(255, (0, work.height // 2, work.width, work.height))
     out = []
@@ -309,12 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     state, build_seconds = _timed(
         device,
         lambda: build_runtime(
-            args.preset, device, dtype, Path(args.model_dir), storage_dir, size=size, steps=steps_list[0]
+            args.preset,
+            device,
+            dtype,
+            Path(args.model_dir),
+            storage_dir,
+            size=size,
+            steps=steps_list[0],
+            workflows=tuple(wanted),
         ),
     )
     print(f"# models built in {build_seconds:.1f}s\n")
 
-    specs = {kind: spec for kind, spec in sample_jobs(state, size).items() if kind in wanted}
+    specs = sample_jobs(state, size)
     timings = workflow_timings(state, specs, repeat=args.repeat, device=device)
     report: dict = {
         "preset": args.preset,

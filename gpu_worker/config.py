@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PRESETS = ("tiny", "real")
+# ONTOP_GPU_MODEL_<NAME>: the registry's model roles, plus a replacement VAE for the SDXL pipelines.
+# Kept here (not imported from the registry) so a bad setting is reported before torch is imported.
+MODEL_SOURCE_NAMES = ("inpaint", "txt2img", "detector", "segmenter", "upscaler", "vae")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -86,6 +89,12 @@ class DiffusionSettings:
     fast_guidance: float
     # At most this many style/personal LoRAs stay loaded per pipeline; the least recently used goes.
     max_adapters: int
+
+    def steps_and_guidance(self, style_steps: int | None, style_guidance: float | None) -> tuple[int, float]:
+        """Few-step mode decides both (the distilled LoRA needs them); otherwise the style, then the default."""
+        if self.fast_lora:
+            return self.fast_steps, self.fast_guidance
+        return style_steps or self.steps, style_guidance or self.guidance
 
     @classmethod
     def from_env(cls, preset: str) -> DiffusionSettings:
@@ -174,6 +183,10 @@ class WorkerConfig:
             for name, value in os.environ.items()
             if name.startswith(prefix) and name not in (f"{prefix}PRESET", f"{prefix}DIR") and value
         }
+        unknown = sorted(set(sources) - set(MODEL_SOURCE_NAMES))
+        if unknown:
+            names = ", ".join(f"{prefix}{u.upper()}" for u in unknown)
+            raise WorkerConfigError(f"{names}: no such model role (known: {', '.join(MODEL_SOURCE_NAMES)}).")
         return cls(
             redis_url=redis_url,
             media_root=Path(media_root) if media_root else None,

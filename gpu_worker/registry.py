@@ -49,6 +49,8 @@ class ModelRole:
     loads: str  # the class it loads, for people and logs
     load: Callable[[ModelRegistry, Path], Any]
     build_tiny: Callable[[Path], None]
+    # The full-size architecture with random weights, for benchmarks: (dtype, device) → model.
+    build_full: Callable[[torch.dtype, torch.device], Any]
 
     @property
     def env_var(self) -> str:
@@ -208,28 +210,48 @@ def _prepare(registry: ModelRegistry, pipeline):
     return prepare_pipeline(pipeline, compile_unet=settings.compile_unet, channels_last=settings.channels_last)
 
 
+def _same_weights(registry: ModelRegistry, source: Path, roles: tuple[str, ...]):
+    """An SDXL pipeline already loaded from these weights, whose components a new one can share."""
+    for role in roles:
+        loaded = registry._loaded.get(role)
+        if loaded is not None and Path(loaded.source) == source:
+            return loaded.model
+    return None
+
+
+def _load_sdxl(registry: ModelRegistry, source: Path, pipeline_class, *, role: str, other: str):
+    """An SDXL pipeline. When another SDXL role was loaded from the same weights (SDXL base serves
+    both text-to-image and inpainting), the new pipeline shares every component with it
+    (`from_pipe`), whichever was loaded first: no second copy in memory."""
+    shared = _same_weights(registry, source, (other,))
+    if shared is not None:
+        logger.info("%s shares the %s pipeline's components", role, other)
+        pipeline = pipeline_class.from_pipe(shared)
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+    pipeline = pipeline_class.from_pretrained(
+        source, dtype=registry.dtype, use_safetensors=True, local_files_only=True, **_replacement_vae(registry)
+    )
+    return _prepare(registry, pipeline)
+
+
 def _load_inpaint(registry: ModelRegistry, source: Path):
     from diffusers import StableDiffusionXLInpaintPipeline
 
-    pipeline = StableDiffusionXLInpaintPipeline.from_pretrained(
-        source, dtype=registry.dtype, use_safetensors=True, local_files_only=True, **_replacement_vae(registry)
-    )
-    return _prepare(registry, pipeline)
+    return _load_sdxl(registry, source, StableDiffusionXLInpaintPipeline, role="inpaint", other="txt2img")
 
 
 def _load_txt2img(registry: ModelRegistry, source: Path):
-    """SDXL text-to-image. When it comes from the same weights as an inpaint pipeline already
-    loaded, it shares that pipeline's components (`from_pipe`): no second copy in memory."""
     from diffusers import StableDiffusionXLPipeline
 
-    inpaint = registry._loaded.get("inpaint")
-    if inpaint is not None and Path(inpaint.source) == source:
-        logger.info("txt2img shares the inpaint pipeline's components")
-        return StableDiffusionXLPipeline.from_pipe(inpaint.model)
-    pipeline = StableDiffusionXLPipeline.from_pretrained(
-        source, dtype=registry.dtype, use_safetensors=True, local_files_only=True, **_replacement_vae(registry)
-    )
-    return _prepare(registry, pipeline)
+    pipeline = _load_sdxl(registry, source, StableDiffusionXLPipeline, role="txt2img", other="inpaint")
+    channels = pipeline.unet.config.in_channels
+    if channels != 4:
+        raise ModelSourceError(
+            f"ONTOP_GPU_MODEL_TXT2IMG ({source}) is an inpainting checkpoint ({channels}-channel UNet); "
+            "text-to-image needs SDXL base weights."
+        )
+    return pipeline
 
 
 def _load_detector(registry: ModelRegistry, source: Path) -> Detector:
@@ -263,14 +285,31 @@ def _tiny(name: str) -> Callable[[Path], None]:
     return build
 
 
+def _full(name: str) -> Callable[[torch.dtype, torch.device], Any]:
+    def build(dtype: torch.dtype, device: torch.device) -> Any:
+        from gpu_worker import full_configs
+
+        return getattr(full_configs, name)(dtype, device)
+
+    return build
+
+
 MODEL_ROLES: dict[str, ModelRole] = {
     role.name: role
     for role in (
-        ModelRole("inpaint", "StableDiffusionXLInpaintPipeline", _load_inpaint, _tiny("inpaint")),
-        ModelRole("txt2img", "StableDiffusionXLPipeline", _load_txt2img, _tiny("txt2img")),
-        ModelRole("detector", "GroundingDinoForObjectDetection", _load_detector, _tiny("detector")),
-        ModelRole("segmenter", "Sam2Model", _load_segmenter, _tiny("segmenter")),
-        ModelRole("upscaler", "RRDBNet (Real-ESRGAN)", _load_upscaler, _tiny("upscaler")),
+        ModelRole(
+            "inpaint", "StableDiffusionXLInpaintPipeline", _load_inpaint, _tiny("inpaint"), _full("build_sdxl_inpaint")
+        ),
+        ModelRole("txt2img", "StableDiffusionXLPipeline", _load_txt2img, _tiny("txt2img"), _full("build_sdxl_txt2img")),
+        ModelRole(
+            "detector",
+            "GroundingDinoForObjectDetection",
+            _load_detector,
+            _tiny("detector"),
+            _full("build_grounding_dino"),
+        ),
+        ModelRole("segmenter", "Sam2Model", _load_segmenter, _tiny("segmenter"), _full("build_sam2_large")),
+        ModelRole("upscaler", "RRDBNet (Real-ESRGAN)", _load_upscaler, _tiny("upscaler"), _full("build_realesrgan_x2")),
     )
 }
 

@@ -27,7 +27,7 @@ from PIL import Image, PngImagePlugin
 from gpu_worker.config import DiffusionSettings, OpenAISettings, WorkerConfigError
 from gpu_worker.contract import JobSpec, LoraSpec, OutputImage, WorkflowContract
 from gpu_worker.progress import ProgressReporter
-from gpu_worker.storage import Storage
+from gpu_worker.storage import Storage, StorageMissing
 
 if TYPE_CHECKING:
     from gpu_worker.runtime import Runtime
@@ -39,6 +39,8 @@ class RegisteredWorkflow:
     run: Callable[[WorkflowContext, Any], Any]
     models: tuple[str, ...]
     settings: Callable[[str], Any] | None = None  # model preset → the workflow's own settings
+    # size → (params, {input name: bytes}): a representative job, for the benchmark.
+    sample: Callable[[int], tuple[Any, dict[str, bytes]]] | None = None
 
     @property
     def kind(self) -> str:
@@ -49,13 +51,22 @@ _REGISTRY: dict[str, RegisteredWorkflow] = {}
 
 
 def workflow(
-    contract: WorkflowContract, *, models: tuple[str, ...], settings: Callable[[str], Any] | None = None
+    contract: WorkflowContract,
+    *,
+    models: tuple[str, ...],
+    settings: Callable[[str], Any] | None = None,
+    sample: Callable[[int], tuple[Any, dict[str, bytes]]] | None = None,
 ) -> Callable[[Callable], Callable]:
     def register(run: Callable) -> Callable:
         existing = _REGISTRY.get(contract.kind)
-        if existing is not None and existing.run.__qualname__ != run.__qualname__:
-            raise RuntimeError(f"two workflows registered as {contract.kind!r}")
-        _REGISTRY[contract.kind] = RegisteredWorkflow(contract=contract, run=run, models=models, settings=settings)
+        where = (run.__module__, run.__qualname__)
+        if existing is not None and (existing.run.__module__, existing.run.__qualname__) != where:
+            raise RuntimeError(
+                f"two workflows registered as {contract.kind!r}: {existing.run.__module__} and {where[0]}"
+            )
+        _REGISTRY[contract.kind] = RegisteredWorkflow(
+            contract=contract, run=run, models=models, settings=settings, sample=sample
+        )
         return run
 
     return register
@@ -85,7 +96,15 @@ def served_workflows(names: tuple[str, ...]) -> dict[str, RegisteredWorkflow]:
 def queues_for(served: dict[str, RegisteredWorkflow], explicit: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The queues to listen on. RQ cannot pick jobs by kind, so a worker may only listen on a queue
     when it serves every workflow that sends jobs there; otherwise it would take jobs it cannot run."""
-    queues = explicit or tuple(dict.fromkeys(w.contract.queue for w in served.values()))
+    own = tuple(dict.fromkeys(w.contract.queue for w in served.values()))
+    queues = explicit or own
+    if explicit:
+        stray = [q for q in explicit if q not in own]
+        if stray:
+            raise WorkerConfigError(
+                f"ONTOP_GPU_QUEUES names {', '.join(stray)}, which no served workflow uses "
+                f"(theirs: {', '.join(own)}); a GPU worker there would take jobs it cannot run."
+            )
     for queue in queues:
         missing = [
             w.kind for w in registered_workflows().values() if w.contract.queue == queue and w.kind not in served
@@ -159,7 +178,9 @@ class WorkflowContext:
         return self.spec.job_id
 
     def read_input(self, name: str) -> bytes:
-        return self.storage.read(self.spec.input_key(name))
+        if not isinstance(self.spec.inputs.get(name), str):
+            raise StorageMissing(f"the job has no input named {name!r}")
+        return self.storage.read(self.spec.inputs[name])
 
     @contextmanager
     def timed(self, stage: str):

@@ -12,6 +12,7 @@ from gpu_worker.contract.desk_makeover import CONTRACT, DeskError, DeskResult, D
 class MakeoverHandler(JobHandler):
     contract = CONTRACT
     verbose_name = _("Desk makeover")
+    finishing_stage = "finding_deals"
     finishing_label = _("Finding deals")
     image_inputs = ("photo",)
     nav = ((_("New makeover"), "makeovers:new"), (_("My makeovers"), "makeovers:history"))

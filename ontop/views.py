@@ -16,7 +16,7 @@ def home(request):
     recent = []
     if request.user.is_authenticated:
         recent = [
-            {"job": job, "url": handler_for(job.kind).detail_url(job)}
+            {"job": job, "url": handler_for(job.kind, strict=False).detail_url(job)}
             for job in job_selectors.jobs_of(owner=request.user)[:RECENT_JOBS]
         ]
     products = [

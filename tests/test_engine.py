@@ -63,9 +63,29 @@ def test_quotas_are_per_product(user, redis_clean, settings):
 
 def test_a_result_that_breaks_the_contract_fails_the_job_instead_of_showing_it(user, redis_clean):
     job = _diary_job(user)
+    rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
     wrong = JobResult(job_id=str(job.id), status=JobStatus.SUCCEEDED, data={"prompt": "only this"})
-    checked = services._job_on_success(job=job, result=wrong)
-    assert (checked.status, checked.error.code) == (JobStatus.FAILED, ErrorCode.INTERNAL)
+    rq_job.set_status("finished")
+    rq_job._result = wrong.to_dict()  # what a GPU worker of another version might have returned
+    rq_job.save()
+    result, changed = services.job_finalize_from_queue(job_id=job.id)
+    job.refresh_from_db()
+    assert changed is True
+    assert (job.status, job.error_code) == (GenerationJob.Status.FAILED, ErrorCode.INTERNAL)
+    assert (result.status, result.error.code) == (JobStatus.FAILED, ErrorCode.INTERNAL)
+
+
+def test_old_or_unreadable_stored_results_degrade_instead_of_failing_pages(user, redis_clean, logged_in_client):
+    from django.urls import reverse
+
+    job = _makeover(user)
+    GenerationJob.objects.filter(pk=job.pk).update(status="succeeded", result={"version": 1, "status": "succeeded"})
+    job.refresh_from_db()
+    assert selectors.job_result(job=job) is None
+    assert selectors.job_output_roles(job=job) == []
+    assert logged_in_client.get(reverse("makeovers:detail", args=[job.id])).status_code == 200
+    assert logged_in_client.get(reverse("generation:job_image", args=[job.id, "result"])).status_code == 404
+    assert logged_in_client.get("/api/makeovers/").status_code == 200
 
 
 @pytest.mark.parametrize("language", ["en", "ko"])
@@ -87,7 +107,8 @@ def test_every_stage_and_error_code_has_words_in_both_languages(language):
                 for stage in contract.stages:
                     label = selectors.stage_label(contract.kind, stage.value)
                     assert any("\uac00" <= ch <= "\ud7a3" for ch in label), (contract.kind, stage, label)
-        assert handler_for("desk_makeover").finishing_label
+        finding_deals = str(handler_for("desk_makeover").finishing_label)
+        assert finding_deals == {"en": "Finding deals", "ko": "최저가 찾는 중"}[language]
 
 
 def test_the_engine_shows_failures_by_code_in_the_readers_language(user, redis_clean):

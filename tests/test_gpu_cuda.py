@@ -9,7 +9,8 @@ def test_cuda_out_of_memory_fails_only_that_job_and_the_worker_keeps_serving(tmp
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.fail("this test needs CUDA (run it on the GPU machine)")
-    from gpu_worker.contract import ErrorCode, JobKind, JobSpec
+    from gpu_worker.contract import ErrorCode, JobSpec, encode
+    from gpu_worker.contract.desk_makeover import DeskParams
     from gpu_worker.jobs import execute
     from gpu_worker.progress import ProgressReporter
     from gpu_worker.runtime import runtime
@@ -20,13 +21,19 @@ def test_cuda_out_of_memory_fails_only_that_job_and_the_worker_keeps_serving(tmp
     runtime.cache_clear()
     (tmp_path / "uploads").mkdir()
     (tmp_path / "uploads" / "desk.jpg").write_bytes(make_desk_photo())
-    spec = JobSpec(job_id="oom", kind=JobKind.DESK_MAKEOVER, input_key="uploads/desk.jpg", output_prefix="results/oom/")
+    spec = JobSpec(
+        job_id="oom",
+        kind="desk_makeover",
+        inputs={"photo": "uploads/desk.jpg"},
+        output_prefix="results/oom/",
+        params=encode(DeskParams(seed=0)),
+    )
     free, _total = torch.cuda.mem_get_info()
     hog = torch.empty(int(free * 0.98), dtype=torch.uint8, device="cuda")  # leave almost nothing
     result = execute(spec, ProgressReporter())
     del hog
     assert result.error is not None
-    assert result.error.code is ErrorCode.OUT_OF_MEMORY
+    assert result.error.code == ErrorCode.OUT_OF_MEMORY
     again = execute(
         JobSpec(**{**spec.__dict__, "job_id": "after", "output_prefix": "results/after/"}), ProgressReporter()
     )

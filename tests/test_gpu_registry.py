@@ -123,6 +123,8 @@ def test_unknown_workflows_and_shared_queues_are_configuration_errors():
     assert queues_for(served_workflows(())) == ("gpu", "gpu-diary")
     with pytest.raises(WorkerConfigError, match="queue 'gpu' also carries preview jobs"):
         queues_for(served_workflows(("desk_makeover",)))
+    with pytest.raises(WorkerConfigError, match="ONTOP_GPU_QUEUES names default, which no served workflow uses"):
+        queues_for(served_workflows(("picture_diary",)), ("gpu-diary", "default"))
 
 
 def test_tiny_txt2img_pipeline_is_sdxl_base_and_paints_the_requested_size(registry):
@@ -143,17 +145,39 @@ def test_tiny_txt2img_pipeline_is_sdxl_base_and_paints_the_requested_size(regist
     assert np.asarray(out).std() > 0
 
 
-def test_txt2img_shares_the_inpaint_pipelines_components_when_both_come_from_the_same_weights(tmp_path, monkeypatch):
-    """Real SDXL base weights load as either pipeline: the second must not be a second copy."""
+@pytest.mark.parametrize("first", ["inpaint", "txt2img"])
+def test_sdxl_pipelines_from_the_same_weights_share_their_components_whichever_loads_first(first, monkeypatch):
+    """SDXL base weights load as either pipeline: the second must not be a second copy."""
     base = ModelRegistry(WorkerConfig.from_env()).source("txt2img")
     monkeypatch.setenv("ONTOP_GPU_MODEL_PRESET", "real")
     for role in ("inpaint", "txt2img"):
         monkeypatch.setenv(f"ONTOP_GPU_MODEL_{role.upper()}", str(base))
     registry = ModelRegistry(WorkerConfig.from_env())
-    inpaint = registry.get("inpaint")
-    txt2img = registry.get("txt2img")
-    assert type(txt2img).__name__ == "StableDiffusionXLPipeline"
+    registry.get(first)
+    inpaint, txt2img = registry.get("inpaint"), registry.get("txt2img")
+    assert (type(inpaint).__name__, type(txt2img).__name__) == (
+        "StableDiffusionXLInpaintPipeline",
+        "StableDiffusionXLPipeline",
+    )
     assert txt2img.unet is inpaint.unet
     assert txt2img.vae is inpaint.vae
     assert txt2img.text_encoder_2 is inpaint.text_encoder_2
     assert registry.pipeline_lock(txt2img) is registry.pipeline_lock(inpaint)
+
+
+def test_an_inpainting_checkpoint_cannot_serve_text_to_image(monkeypatch):
+    inpainting = ModelRegistry(WorkerConfig.from_env()).source("inpaint")
+    monkeypatch.setenv("ONTOP_GPU_MODEL_PRESET", "real")
+    monkeypatch.setenv("ONTOP_GPU_MODEL_TXT2IMG", str(inpainting))
+    with pytest.raises(ModelSourceError, match="inpainting checkpoint \\(9-channel UNet\\)"):
+        ModelRegistry(WorkerConfig.from_env()).get("txt2img")
+
+
+def test_a_misspelt_model_variable_is_a_configuration_error(monkeypatch):
+    from gpu_worker.config import MODEL_SOURCE_NAMES
+    from gpu_worker.registry import MODEL_ROLES
+
+    assert set(MODEL_SOURCE_NAMES) == {*MODEL_ROLES, "vae"}
+    monkeypatch.setenv("ONTOP_GPU_MODEL_INPAIN", "/models/sdxl")
+    with pytest.raises(WorkerConfigError, match="ONTOP_GPU_MODEL_INPAIN: no such model role"):
+        WorkerConfig.from_env()

@@ -2,7 +2,6 @@
 
 import django.contrib.postgres.fields
 import django.db.models.deletion
-import generation.models
 from django.db import migrations, models
 
 
@@ -16,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='style',
             name='scopes',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=32), default=generation.models._default_scopes, help_text='The job kinds that offer this style, e.g. desk_makeover, picture_diary.', size=None, verbose_name='products'),
+            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=32), blank=True, default=list, help_text='The products that offer this style; none means every product.', size=None, verbose_name='products'),
         ),
         migrations.AlterField(
             model_name='generationjob',

@@ -93,6 +93,12 @@ class TaskRef:
     queue: str
     function: str
 
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", self.queue):
+            raise ContractError(f"bad callback queue {self.queue!r}")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+", self.function):
+            raise ContractError(f"bad callback function {self.function!r}")
+
 
 @dataclass(frozen=True)
 class JobSpec:

@@ -5,7 +5,9 @@ It proves the whole path (web → Redis → GPU worker → storage → finalize)
 
 from __future__ import annotations
 
-from PIL import ImageOps
+import io
+
+from PIL import Image, ImageOps
 
 from gpu_worker.contract.preview import CONTRACT, PHOTO_INPUT, PreviewParams, PreviewResult, PreviewStage
 from gpu_worker.images import decode_rgb
@@ -14,7 +16,13 @@ from gpu_worker.workflow import WorkflowContext, workflow
 PREVIEW_LONG_SIDE = 512
 
 
-@workflow(CONTRACT, models=())
+def sample(size: int) -> tuple[PreviewParams, dict[str, bytes]]:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size * 4 // 3, size), (181, 136, 99)).save(buffer, "JPEG")
+    return PreviewParams(), {PHOTO_INPUT: buffer.getvalue()}
+
+
+@workflow(CONTRACT, models=(), sample=sample)
 def run(ctx: WorkflowContext, params: PreviewParams) -> PreviewResult:
     ctx.progress.report(PreviewStage.LOADING, 10)
     with ctx.timed("load"):

@@ -4,6 +4,11 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
+from PIL import Image
+
 from gpu_worker import perception
 from gpu_worker.contract.desk_makeover import (
     CONTRACT,
@@ -44,7 +49,26 @@ STAGE_START = {
 PAINT_END = 85
 
 
-@workflow(CONTRACT, models=("inpaint", "detector", "segmenter", "upscaler"), settings=DeskSettings.from_env)
+def sample(size: int) -> tuple[DeskParams, dict[str, bytes]]:
+    """The benchmark's job: a synthetic 4:3 desk photo (wood, monitor, keyboard), deterministic."""
+    rng = np.random.default_rng(0)
+    width, height = size * 4 // 3, size
+    pixels = np.empty((height, width, 3), dtype=np.uint8)
+    pixels[:] = (181, 136, 99)
+    pixels[int(height * 0.1) : int(height * 0.45), int(width * 0.3) : int(width * 0.7)] = (20, 20, 25)
+    pixels[int(height * 0.6) : int(height * 0.72), int(width * 0.3) : int(width * 0.65)] = (230, 230, 230)
+    noise = rng.integers(-8, 8, pixels.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels.astype(int) + noise, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=92)
+    return DeskParams(seed=0), {PHOTO_INPUT: buffer.getvalue()}
+
+
+@workflow(
+    CONTRACT,
+    models=("inpaint", "detector", "segmenter", "upscaler"),
+    settings=DeskSettings.from_env,
+    sample=sample,
+)
 def run(ctx: WorkflowContext, params: DeskParams) -> DeskResult:
     settings: DeskSettings = ctx.settings
     diffusion = ctx.diffusion
@@ -101,11 +125,7 @@ def run(ctx: WorkflowContext, params: DeskParams) -> DeskResult:
         desks = [m for d, m in zip(seen.detections, seen.masks, strict=True) if d.label in DESK_LABELS]
         mask = build_mask(work.size, item_masks=items, desk_masks=desks)
 
-    if diffusion.fast_lora:  # few-step mode decides steps and guidance: the distilled LoRA needs them
-        steps, guidance = diffusion.fast_steps, diffusion.fast_guidance
-    else:
-        steps = (style.steps if style else None) or diffusion.steps
-        guidance = (style.guidance if style else None) or diffusion.guidance
+    steps, guidance = diffusion.steps_and_guidance(style.steps if style else None, style.guidance if style else None)
     strength = (style.strength if style else None) or settings.strength
     paint_start = STAGE_START[DeskStage.PAINTING]
 

@@ -22,7 +22,13 @@ class EmptyEntry(WorkflowError):
     code = DiaryError.EMPTY_ENTRY
 
 
-@workflow(CONTRACT, models=("txt2img", "upscaler"))
+def sample(size: int) -> tuple[DiaryParams, dict[str, bytes]]:
+    """The benchmark's job: a Korean entry that hits scene, people, weather, mood and activity."""
+    text = "오늘 친구랑 공원에서 산책했다. 날씨가 맑고 따뜻해서 기분이 좋았다. 저녁에는 카페에서 커피를 마셨다."
+    return DiaryParams(text=text, seed=0, mood="happy"), {}
+
+
+@workflow(CONTRACT, models=("txt2img", "upscaler"), sample=sample)
 def run(ctx: WorkflowContext, params: DiaryParams) -> DiaryResult:
     if not params.text.strip():
         raise EmptyEntry("The diary entry is empty.")
@@ -40,11 +46,7 @@ def run(ctx: WorkflowContext, params: DiaryParams) -> DiaryResult:
         )
 
     width, height = sdxl_bucket(*ASPECT[params.orientation], target_pixels=diffusion.work_pixels)
-    if diffusion.fast_lora:  # few-step mode decides steps and guidance: the distilled LoRA needs them
-        steps, guidance = diffusion.fast_steps, diffusion.fast_guidance
-    else:
-        steps = (style.steps if style else None) or diffusion.steps
-        guidance = (style.guidance if style else None) or diffusion.guidance
+    steps, guidance = diffusion.steps_and_guidance(style.steps if style else None, style.guidance if style else None)
     paint_start = STAGE_START[DiaryStage.PAINTING]
 
     def on_step(step: int, total: int) -> None:
