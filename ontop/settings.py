@@ -61,6 +61,10 @@ try:
     UPLOAD_MAX_BYTES = env_int("ONTOP_UPLOAD_MAX_BYTES", 15 * 1024 * 1024, minimum=1024)
     # Each workflow's contract names its timeout; "kind=seconds,kind=seconds" overrides some of them.
     JOB_TIMEOUT_OVERRIDES = env_timeouts("ONTOP_JOB_TIMEOUTS")
+    if unknown_kinds := sorted(set(JOB_TIMEOUT_OVERRIDES) - set(all_contracts())):
+        raise ConfigError(f"ONTOP_JOB_TIMEOUTS names unknown workflows: {', '.join(unknown_kinds)}.")
+    if env_str("ONTOP_GPU_JOB_TIMEOUT", ""):
+        raise ConfigError("ONTOP_GPU_JOB_TIMEOUT is gone: set ONTOP_JOB_TIMEOUTS=kind=seconds,... per workflow.")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
 
     # Naver Shopping (shop/naver). Without credentials, offers come from the curated catalog.

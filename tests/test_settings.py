@@ -30,6 +30,9 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({"DATABASE_URL": "postgres://db.example:notaport/ontop"}, "DATABASE_URL"),
         ({"REDIS_URL": "http://redis.example"}, "REDIS_URL"),
         ({"ONTOP_DAILY_GENERATION_LIMIT": "lots"}, "ONTOP_DAILY_GENERATION_LIMIT"),
+        ({"ONTOP_JOB_TIMEOUTS": "picture_diary=soon"}, "ONTOP_JOB_TIMEOUTS"),
+        ({"ONTOP_JOB_TIMEOUTS": "paint_the_cat=600"}, "ONTOP_JOB_TIMEOUTS names unknown workflows: paint_the_cat"),
+        ({"ONTOP_GPU_JOB_TIMEOUT": "900"}, "ONTOP_GPU_JOB_TIMEOUT is gone"),
     ],
 )
 def test_bad_configuration_is_one_clear_line(env, names):
