@@ -2,7 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -76,6 +76,15 @@ class MakeoverOutput(serializers.Serializer):
     items = RecommendationOutput(many=True)
 
 
+class MakeoverPageOutput(serializers.Serializer):
+    """What the list really returns: DRF's page envelope around the makeovers."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = MakeoverOutput(many=True)
+
+
 class RestyleInput(StrictSerializer):
     style = serializers.SlugField(max_length=50)
 
@@ -114,7 +123,14 @@ class MakeoverPagination(PageNumberPagination):
 class MakeoverListCreateApi(APIView):
     parser_classes = [JSONParser, MultiPartParser]
 
-    @extend_schema(responses={200: MakeoverOutput(many=True)}, tags=["makeovers"])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", int, description="page number, from 1"),
+            OpenApiParameter("page_size", int, description="makeovers per page, at most 50"),
+        ],
+        responses={200: MakeoverPageOutput},
+        tags=["makeovers"],
+    )
     def get(self, request):
         paginator = MakeoverPagination()
         page = paginator.paginate_queryset(selectors.makeovers_of(owner=request.user), request, view=self)

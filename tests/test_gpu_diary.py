@@ -130,4 +130,4 @@ def test_the_worker_process_serves_only_the_named_workflows_queue_and_models(red
         timeout=120,
     )
     assert refused.returncode == 2
-    assert "queue 'gpu' also carries desk_makeover, preview jobs" in refused.stderr
+    assert "ONTOP_GPU_QUEUES names gpu, which no served workflow uses" in refused.stderr
