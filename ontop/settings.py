@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "ontop.accounts",
     "generation",
     "makeovers",
+    "diary",
     "shop",
 ]
 
