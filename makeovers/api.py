@@ -129,6 +129,7 @@ class MakeoverListCreateApi(APIView):
             OpenApiParameter("page_size", int, description="makeovers per page, at most 50"),
         ],
         responses={200: MakeoverPageOutput},
+        operation_id="makeovers_list",
         tags=["makeovers"],
     )
     def get(self, request):
