@@ -78,7 +78,9 @@ def registered_workflows() -> dict[str, RegisteredWorkflow]:
 
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
-    return dict(_REGISTRY)
+    # By kind, not by import order: queue priority and model loading must not depend on which
+    # module some other code happened to import first.
+    return dict(sorted(_REGISTRY.items()))
 
 
 def served_workflows(names: tuple[str, ...]) -> dict[str, RegisteredWorkflow]:
