@@ -166,20 +166,37 @@ def workflow_timings(
 
 
 def diffusion_variants(
-    kind: str, pipeline, size: int, *, steps: int, variants: list[str], device: torch.device
+    kind: str, pipeline, size: int, *, steps: int, variants: list[str], device: torch.device, repeat: int = 1
 ) -> list[Measurement]:
-    """Our stage call against the plain diffusers call (and speed-up variants), on one pipeline."""
+    """Our stage call against the plain diffusers call (and speed-up variants), on one pipeline:
+    interleaved (plain, ours, ..., plain, ours, ...) and repeated, medians reported."""
     original_unet = pipeline.unet
     work = Image.new("RGB", sdxl_bucket(4, 3, size * size), (181, 136, 99))
     mask = Image.new("L", work.size, 0)
     mask.paste(255, (0, work.height // 2, work.width, work.height))
-    out = []
+    runs: dict[str, list[Measurement]] = {variant: [] for variant in variants}
     try:
-        for variant in variants:
-            out.append(_measure_variant(kind, pipeline, original_unet, variant, work, mask, steps=steps, device=device))
+        for _ in range(repeat):
+            for variant in variants:
+                runs[variant].append(
+                    _measure_variant(kind, pipeline, original_unet, variant, work, mask, steps=steps, device=device)
+                )
     finally:
         pipeline.unet = original_unet.to(memory_format=torch.contiguous_format)
-    return out
+    return [_median(variant, samples, steps) for variant, samples in runs.items()]
+
+
+def _median(variant: str, samples: list[Measurement], steps: int) -> Measurement:
+    step_seconds = [s.step_seconds for s in samples if s.step_seconds is not None]
+    vram = [s.peak_vram_gib for s in samples if s.peak_vram_gib is not None]
+    return Measurement(
+        name=variant,
+        seconds=statistics.median(s.seconds for s in samples),
+        steps=steps,
+        step_seconds=statistics.median(step_seconds) if step_seconds else None,
+        peak_vram_gib=max(vram) if vram else None,
+        note=samples[0].note,
+    )
 
 
 def _measure_variant(
@@ -331,10 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = state.models.get(role)
         state.loras(pipeline).activate(None)
         for steps in steps_list:
-            rows = diffusion_variants(role, pipeline, size, steps=steps, variants=variants, device=device)
+            rows = diffusion_variants(
+                role, pipeline, size, steps=steps, variants=variants, device=device, repeat=args.repeat
+            )
             baseline = next((r.seconds for r in rows if r.name == "plain"), None)
             width, height = sdxl_bucket(4, 3, size * size)
-            print(f"## {role} {width}x{height}, {steps} steps\n")
+            print(f"## {role} {width}x{height}, {steps} steps (median of {args.repeat}, interleaved)\n")
             print("| variant | s/image | s/step | vs plain | peak VRAM GiB | note |")
             print("| --- | ---: | ---: | ---: | ---: | --- |")
             for r in rows:

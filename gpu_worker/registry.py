@@ -202,7 +202,7 @@ def _replacement_vae(registry: ModelRegistry):
 
 
 def _prepare(registry: ModelRegistry, pipeline):
-    from gpu_worker.stages.inpaint import prepare_pipeline
+    from gpu_worker.stages.diffusion import prepare_pipeline
 
     pipeline.set_progress_bar_config(disable=True)
     settings = registry.config.diffusion

@@ -37,6 +37,7 @@ def test_benchmark_runs_the_registered_workflows_and_the_variants(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "## desk_makeover (2 steps, median of 1)" in done.stdout
+    assert "## txt2img 192x128, 2 steps (median of 1, interleaved)" in done.stdout
     assert "## picture_diary (2 steps, median of 1)" in done.stdout
     assert "| ours |" in done.stdout
     report = json.loads(out.read_text())

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from PIL import Image
 
-
-def prepare_pipeline(pipeline, *, compile_unet: bool, channels_last: bool):
-    """Optional speed-ups, off by default until measured (docs/benchmarks.md)."""
-    if channels_last:
-        pipeline.unet.to(memory_format=torch.channels_last)
-    if compile_unet:
-        pipeline.unet = torch.compile(pipeline.unet, mode="max-autotune-no-cudagraphs", fullgraph=False)
-    return pipeline
+from gpu_worker.stages.diffusion import seeded_generator, step_callback
 
 
 def inpaint(
@@ -30,14 +22,6 @@ def inpaint(
     seed: int,
     on_step: Callable[[int, int], None] | None = None,
 ) -> Image.Image:
-    # A CPU generator gives the same noise for a seed on any device: "new variation" is a new seed.
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-
-    def step_end(pipe, step: int, timestep, callback_kwargs):
-        if on_step is not None:
-            on_step(step + 1, pipe.num_timesteps)
-        return callback_kwargs
-
     result = pipeline(
         prompt=prompt,
         negative_prompt=negative_prompt,
@@ -48,8 +32,8 @@ def inpaint(
         num_inference_steps=steps,
         guidance_scale=guidance,
         strength=strength,
-        generator=generator,
-        callback_on_step_end=step_end,
+        generator=seeded_generator(seed),
+        callback_on_step_end=step_callback(on_step),
         output_type="pil",
     )
     return result.images[0]

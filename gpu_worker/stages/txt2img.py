@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from PIL import Image
+
+from gpu_worker.stages.diffusion import seeded_generator, step_callback
 
 
 def txt2img(
@@ -20,14 +21,6 @@ def txt2img(
     seed: int,
     on_step: Callable[[int, int], None] | None = None,
 ) -> Image.Image:
-    # A CPU generator gives the same noise for a seed on any device: "another picture" is a new seed.
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-
-    def step_end(pipe, step: int, timestep, callback_kwargs):
-        if on_step is not None:
-            on_step(step + 1, pipe.num_timesteps)
-        return callback_kwargs
-
     result = pipeline(
         prompt=prompt,
         negative_prompt=negative_prompt,
@@ -35,8 +28,8 @@ def txt2img(
         height=height,
         num_inference_steps=steps,
         guidance_scale=guidance,
-        generator=generator,
-        callback_on_step_end=step_end,
+        generator=seeded_generator(seed),
+        callback_on_step_end=step_callback(on_step),
         output_type="pil",
     )
     return result.images[0]

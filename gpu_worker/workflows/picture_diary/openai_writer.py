@@ -16,9 +16,8 @@ import re
 import unicodedata
 from typing import Any
 
-import openai
-
 from gpu_worker.config import OpenAISettings
+from gpu_worker.llm import structured_answer
 from gpu_worker.workflows.picture_diary.lexicon import normalise
 from gpu_worker.workflows.picture_diary.prompt_writer import (
     BASE_NEGATIVE,
@@ -222,45 +221,22 @@ class OpenAIWriter:
 
     def __init__(self, settings: OpenAISettings) -> None:
         self.settings = settings
-        self.client = openai.OpenAI(
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
-            timeout=settings.timeout_seconds,
-            max_retries=settings.max_retries,
-        )
 
     def write(self, *, text: str, mood: str, style_prompt: str, style_negative: str) -> DiaryPrompt:
         diary = normalise(text)
         style = split_phrases(style_prompt or DEFAULT_STYLE)
         request = {"diary": redact(diary), "mood": mood, "style_hint": ", ".join(style)}
-        try:
-            response = self.client.chat.completions.create(
-                model=self.settings.openai_model,
-                temperature=0.2,
-                messages=[
-                    {"role": "system", "content": SYSTEM_PROMPT},
-                    {"role": "user", "content": json.dumps(request, ensure_ascii=False)},
-                ],
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": "diary_picture_prompt", "strict": True, "schema": PROMPT_SCHEMA},
-                },
-            )
-        except openai.APIStatusError as exc:
-            raise PromptWriterError(f"OpenAI answered HTTP {exc.status_code}") from exc
-        except openai.APITimeoutError as exc:
-            raise PromptWriterError("OpenAI did not answer in time") from exc
-        except openai.APIError as exc:
-            raise PromptWriterError(f"OpenAI request failed: {type(exc).__name__}") from exc
-        if not response.choices:
-            raise PromptWriterError("OpenAI returned no choices")
-        message = response.choices[0].message
-        if getattr(message, "refusal", None):
-            raise PromptWriterError("the model refused")
-        try:
-            data = json.loads(message.content or "")
-        except json.JSONDecodeError as exc:
-            raise PromptWriterError("the model's answer is not JSON") from exc
+        data = structured_answer(
+            self.settings,
+            messages=[
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": json.dumps(request, ensure_ascii=False)},
+            ],
+            schema_name="diary_picture_prompt",
+            schema=PROMPT_SCHEMA,
+            temperature=0.2,
+            error=PromptWriterError,
+        )
         kept, style, negative = validate_answer(data, diary=diary, style=style)
         return DiaryPrompt(
             prompt=", ".join(kept + style),

@@ -12,10 +12,10 @@ import base64
 import io
 import json
 
-import openai
 from PIL import Image, ImageOps
 
 from gpu_worker.config import OpenAISettings
+from gpu_worker.llm import structured_answer
 from gpu_worker.stages.types import Detection
 from gpu_worker.workflows.desk_makeover.planning import CATEGORIES, Plan, PlannerError, Preferences, StyleHints
 from gpu_worker.workflows.desk_makeover.planning.schema import MAX_ITEMS, MIN_ITEMS, PLAN_SCHEMA, validate_plan
@@ -35,12 +35,6 @@ class OpenAIPlanner:
 
     def __init__(self, settings: OpenAISettings) -> None:
         self.settings = settings
-        self.client = openai.OpenAI(
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
-            timeout=settings.timeout_seconds,
-            max_retries=settings.max_retries,
-        )
 
     def plan(
         self, *, image: Image.Image, detections: list[Detection], preferences: Preferences, style: StyleHints
@@ -52,40 +46,24 @@ class OpenAIPlanner:
             "prefer_categories": list(preferences.include_categories),
             "avoid_categories": list(preferences.avoid_categories),
         }
-        try:
-            response = self.client.chat.completions.create(
-                model=self.settings.openai_model,
-                temperature=0.4,
-                messages=[
-                    {"role": "system", "content": SYSTEM_PROMPT},
-                    {
-                        "role": "user",
-                        "content": [
-                            {"type": "text", "text": json.dumps(request, ensure_ascii=False)},
-                            {"type": "image_url", "image_url": {"url": _data_url(image), "detail": "low"}},
-                        ],
-                    },
-                ],
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": "desk_makeover_plan", "strict": True, "schema": PLAN_SCHEMA},
+        data = structured_answer(
+            self.settings,
+            messages=[
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": json.dumps(request, ensure_ascii=False)},
+                        {"type": "image_url", "image_url": {"url": _data_url(image), "detail": "low"}},
+                    ],
                 },
-            )
-        except openai.APIStatusError as exc:
-            raise PlannerError(f"OpenAI answered HTTP {exc.status_code}") from exc
-        except openai.APITimeoutError as exc:
-            raise PlannerError("OpenAI did not answer in time") from exc
-        except openai.APIError as exc:
-            raise PlannerError(f"OpenAI request failed: {type(exc).__name__}") from exc
-        if not response.choices:
-            raise PlannerError("OpenAI returned no choices")
-        message = response.choices[0].message
-        if getattr(message, "refusal", None):
-            raise PlannerError("the model refused to plan this photo")
-        try:
-            data = json.loads(message.content or "")
-        except json.JSONDecodeError as exc:
-            raise PlannerError("the model's answer is not JSON") from exc
+            ],
+            schema_name="desk_makeover_plan",
+            schema=PLAN_SCHEMA,
+            temperature=0.4,
+            error=PlannerError,
+            refusal_reason="the model refused to plan this photo",
+        )
         prompt, negative, items = validate_plan(data)
         excluded = [item for item in items if item.category in preferences.avoid_categories]
         if excluded:
