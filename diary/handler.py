@@ -17,6 +17,7 @@ class DiaryHandler(JobHandler):
     nav = ((_("My diary"), "diary:calendar"),)
     pitch = _("Write about your day in Korean or English, and get the picture of the day in the art style you like.")
     start_url_name = "diary:new"
+    payload_is_private = True
 
     def stage_labels(self):
         return {

@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -5,7 +7,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from generation import services
-from generation.handlers import handlers
+from generation.handlers import handler_for, handlers
 from generation.lora_validation import LoraInvalid, validate_lora
 from generation.models import GenerationJob, Showcase, Style, Upload
 
@@ -105,8 +107,8 @@ class GenerationJobAdmin(admin.ModelAdmin):
     search_fields = ("id", "owner__username", "owner__email")
     raw_id_fields = ("owner", "upload")
     readonly_fields = (
-        "spec",
-        "result",
+        "spec_shown",
+        "result_shown",
         "error_code",
         "error_message",
         "submission_id",
@@ -116,6 +118,21 @@ class GenerationJobAdmin(admin.ModelAdmin):
     )
     actions = ["retry"]
 
+    exclude = ("spec", "result")
+
+    @admin.display(description="spec")
+    def spec_shown(self, job: GenerationJob) -> str:
+        return self._payload(job, job.spec)
+
+    @admin.display(description="result")
+    def result_shown(self, job: GenerationJob) -> str:
+        return self._payload(job, job.result)
+
+    def _payload(self, job: GenerationJob, payload) -> str:
+        if handler_for(job.kind, strict=False).payload_is_private:
+            return "Hidden: it holds what the person wrote, which is theirs alone."
+        return json.dumps(payload, ensure_ascii=False, indent=2)
+
     @admin.display(description="RQ")
     def rq_dashboard(self, job: GenerationJob) -> str:
         return format_html('<a href="{}">django-rq dashboard</a>', reverse("django_rq:home"))
@@ -124,6 +141,9 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def retry(self, request, queryset):
         created = 0
         for job in queryset.select_related("owner", "upload", "style"):
+            if handler_for(job.kind, strict=False).payload_is_private:
+                messages.warning(request, f"{job.id}: {job.kind} jobs are retried from the person's own page only.")
+                continue
             try:
                 services.job_retry(job=job)
                 created += 1

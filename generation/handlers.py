@@ -33,6 +33,9 @@ class JobHandler:
     image_inputs: tuple[str, ...] = ()
     # Site navigation: (label, URL name) pairs shown to signed-in people.
     nav: tuple[tuple[str | Promise, str], ...] = ()
+    # The job's params and result hold what the person wrote (a diary): the admin shows neither,
+    # and does not offer "retry" (a job made outside the product's own pages would be an orphan).
+    payload_is_private: bool = False
     # A card on the home page: one sentence, and the URL name where a person starts.
     pitch: str | Promise = ""
     start_url_name: str = ""

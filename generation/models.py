@@ -142,3 +142,19 @@ class Showcase(models.Model):
 
     def __str__(self) -> str:
         return self.title_en
+
+
+class DeletedUsage(models.Model):
+    """Pictures a person deleted on the day they were made, per product: they still count towards
+    that day's quota (what was generated counts, not what still exists). Holds no content."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "kind", "day"], name="deleted_usage_once_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} {self.kind} {self.day}: {self.count}"

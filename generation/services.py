@@ -14,13 +14,14 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from generation import dispatch
 from generation.handlers import handler_for
 from generation.images import ImageRejected, normalise_photo
-from generation.models import GenerationJob, Style, Upload
+from generation.models import DeletedUsage, GenerationJob, Style, Upload
 from gpu_worker.contract import (
     HEARTBEAT_TIMEOUT_SECONDS,
     ContractError,
@@ -157,12 +158,10 @@ def quota_of(*, owner, kind: str) -> Quota:
     today = timezone.localdate()
     start = timezone.make_aware(datetime.combine(today, time.min))
     used = GenerationJob.objects.filter(
-        owner=owner,
-        kind=kind,
-        created_at__gte=start,
-        status__in=(GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING, GenerationJob.Status.SUCCEEDED),
+        owner=owner, kind=kind, created_at__gte=start, status__in=_COUNTED_STATUSES
     ).count()
-    return Quota(limit=settings.DAILY_GENERATION_LIMIT, used=used, resets_at=start + timedelta(days=1))
+    deleted = DeletedUsage.objects.filter(owner=owner, kind=kind, day=today).values_list("count", flat=True).first()
+    return Quota(limit=settings.DAILY_GENERATION_LIMIT, used=used + (deleted or 0), resets_at=start + timedelta(days=1))
 
 
 def job_cancel(*, job: GenerationJob) -> bool:
@@ -189,6 +188,14 @@ def job_delete(*, job: GenerationJob) -> None:
     keys = list(_stored_files(default_storage, job.output_prefix.rstrip("/")))
     upload = job.upload
     with transaction.atomic():
+        job.refresh_from_db(fields=["status"])
+        made_on = timezone.localdate(job.created_at)
+        if job.status in _COUNTED_STATUSES and made_on == timezone.localdate():
+            # Deleting must not give the picture back: "make, delete, repeat" would be unlimited GPU work.
+            usage, _ = DeletedUsage.objects.select_for_update().get_or_create(
+                owner_id=job.owner_id, kind=job.kind, day=made_on
+            )
+            DeletedUsage.objects.filter(pk=usage.pk).update(count=F("count") + 1)
         job.delete()
         orphan = upload is not None and not upload.jobs.exists()
         if orphan:
@@ -375,3 +382,5 @@ def job_fail(*, job_id: uuid.UUID, code: str, message: str, result: JobResult | 
 
 
 _OPEN_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+# What counts towards the daily quota: failed and cancelled pictures are not the person's fault.
+_COUNTED_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING, GenerationJob.Status.SUCCEEDED)

@@ -118,3 +118,35 @@ def test_the_engine_shows_failures_by_code_in_the_readers_language(user, redis_c
     with translation.override("ko"):
         message = selectors.job_state(job=job).error_message
     assert message.startswith("책상 사진이 아닌 것 같아요")
+
+
+def test_deleting_a_picture_does_not_give_the_quota_back(user, redis_clean, settings):
+    settings.DAILY_GENERATION_LIMIT = 2
+    made = _diary_job(user)
+    GenerationJob.objects.filter(pk=made.pk).update(status="succeeded")
+    cancelled = _diary_job(user)
+    services.job_cancel(job=cancelled)
+    services.job_delete(job=GenerationJob.objects.get(pk=made.pk))
+    services.job_delete(job=cancelled)
+    quota = services.quota_of(owner=user, kind="picture_diary")
+    assert (quota.used, quota.remaining) == (1, 1), "the made picture still counts; the cancelled one never did"
+    assert services.quota_of(owner=user, kind="desk_makeover").used == 0
+    _diary_job(user)
+    with pytest.raises(services.QuotaExceeded):
+        _diary_job(user)
+
+
+def test_the_admin_never_shows_what_a_person_wrote_in_their_diary(user, redis_clean, admin_client):
+    diary = _diary_job(user)
+    makeover = _makeover(user)
+    page = admin_client.get(f"/admin/generation/generationjob/{diary.pk}/change/").content.decode()
+    assert "비 오는 날" not in page
+    assert "Hidden: it holds what the person wrote" in page
+    assert (
+        '"desk_makeover"' in admin_client.get(f"/admin/generation/generationjob/{makeover.pk}/change/").content.decode()
+    )
+    admin_client.post(
+        "/admin/generation/generationjob/", {"action": "retry", "_selected_action": [str(diary.pk), str(makeover.pk)]}
+    )
+    assert list(GenerationJob.objects.filter(kind="picture_diary").values_list("pk", flat=True)) == [diary.pk]
+    assert GenerationJob.objects.filter(kind="desk_makeover").count() == 2
