@@ -1,6 +1,7 @@
 import uuid
 
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from generation.selectors import styles_active
@@ -69,8 +70,15 @@ class NewMakeoverForm(PreferencesForm):
         self.fields["submission_id"].initial = uuid.uuid4()
 
 
+class LocalizedStyleChoice(forms.ModelChoiceField):
+    """Style names in the reader's language (a style's __str__ is its English name, for admins)."""
+
+    def label_from_instance(self, style) -> str:
+        return style.name_ko if get_language() == "ko" else style.name_en
+
+
 class RestyleForm(forms.Form):
-    style = forms.ModelChoiceField(queryset=styles_active(kind=KIND), label=_("Style"), empty_label=None)
+    style = LocalizedStyleChoice(queryset=styles_active(kind=KIND), label=_("Style"), empty_label=None)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -150,3 +150,22 @@ def test_the_admin_never_shows_what_a_person_wrote_in_their_diary(user, redis_cl
     )
     assert list(GenerationJob.objects.filter(kind="picture_diary").values_list("pk", flat=True)) == [diary.pk]
     assert GenerationJob.objects.filter(kind="desk_makeover").count() == 2
+
+
+def test_a_missing_page_is_a_friendly_404_in_the_readers_language(client, user):
+    client.force_login(user)
+    korean = client.get("/diary/00000000-0000-0000-0000-000000000000/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert korean.status_code == 404
+    assert "페이지를 찾을 수 없어요" in korean.content.decode()
+    english = client.get("/makeovers/00000000-0000-0000-0000-000000000000/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "We could not find that page" in english.content.decode()
+
+
+def test_the_restyle_choices_are_named_in_the_readers_language(db):
+    from makeovers.forms import RestyleForm
+    from makeovers.services import makeover_styles_load_demo
+
+    makeover_styles_load_demo()
+    with translation.override("ko"):
+        labels = [label for _, label in RestyleForm().fields["style"].choices]
+    assert labels == ["따뜻한 원목", "미니멀 화이트", "게이머 네온"]
