@@ -127,6 +127,7 @@ class RepaintForm(forms.Form):
         queryset=styles_active(kind=KIND),
         label=_("Art style"),
         required=False,
+        empty_label=None,  # the entry's style is preselected: no blank "--------" choice
         error_messages=STYLE_ERRORS,
     )
     orientation = forms.ChoiceField(
@@ -136,6 +137,8 @@ class RepaintForm(forms.Form):
         widget=forms.RadioSelect,
         error_messages=ORIENTATION_ERRORS,
     )
+    # One id per page: a double tap on "another picture" makes one picture and spends one.
+    submission_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

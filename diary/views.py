@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -114,6 +115,7 @@ def detail(request, entry_id):
         "outdated": selectors.picture_outdated(entry=entry, picture=shown),
         "earlier": [p for p in selectors.pictures_of(entry) if p.job.status == "succeeded" and p != shown],
         "repaint_form": RepaintForm(initial={"style": entry.style, "orientation": entry.orientation}),
+        "submission_id": uuid.uuid4(),
         "quota": job_services.quota_of(owner=request.user, kind=KIND),
     }
     return render(request, "diary/detail.html", context)
@@ -160,13 +162,14 @@ def repaint(request, entry_id):
         entry,
         style=style if style is not None else services.UNCHANGED,
         orientation=form.cleaned_data.get("orientation") or None,
+        submission_id=form.cleaned_data.get("submission_id"),
     )
     return redirect("diary:detail", entry_id=entry.id)
 
 
-def _repaint(request, entry, *, style=services.UNCHANGED, orientation=None) -> None:
+def _repaint(request, entry, *, style=services.UNCHANGED, orientation=None, submission_id=None) -> None:
     try:
-        services.diary_picture_paint(entry=entry, style=style, orientation=orientation)
+        services.diary_picture_paint(entry=entry, style=style, orientation=orientation, submission_id=submission_id)
     except job_services.QuotaExceeded as exc:
         messages.error(request, quota_message(exc.limit))
 

@@ -464,6 +464,16 @@ def test_another_picture_has_a_new_seed_and_the_same_style(web, user, styles):
     assert first.style.slug == second.style.slug == "crayon"
 
 
+def test_a_double_tap_on_another_picture_makes_one_picture(web, user, styles):
+    entry = write_entry(user, month_ago(), style=styles[1])
+    page = web.get(reverse("diary:detail", args=[entry.id])).content.decode()
+    submission_id = re.search(r'name="submission_id" value="([0-9a-f-]{36})"', page)[1]
+    for _ in range(2):
+        web.post(reverse("diary:repaint", args=[entry.id]), {"submission_id": submission_id})
+    assert len(picture_jobs(entry)) == 2, "the first picture and one more, not two more"
+    assert job_services.quota_of(owner=user, kind="picture_diary").used == 2
+
+
 def test_another_style_and_shape(web, user, styles):
     entry = write_entry(user, month_ago(), style=styles[0])
     web.post(reverse("diary:repaint", args=[entry.id]), {"style": styles[2].pk, "orientation": "portrait"})
