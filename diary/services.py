@@ -37,8 +37,10 @@ def diary_entry_create(
     style: Style | None = None,
     orientation: str = Orientation.LANDSCAPE,
     submission_id: uuid.UUID | None = None,
+    paint: bool = True,
 ) -> DiaryEntry:
-    """Write the entry and start its first picture, in one transaction.
+    """Write the entry and start its first picture (unless `paint` is False: the day's pictures are
+    spent, and the words must not wait for tomorrow), in one transaction.
 
     Raises DiaryEntryExists (the date is taken) or QuotaExceeded (nothing is written then). The same
     submission_id twice returns the first entry: a double click or a retried request makes one entry.
@@ -53,7 +55,8 @@ def diary_entry_create(
                 owner=owner, entry_date=entry_date, text=text, mood=mood, style=style, orientation=orientation
             )
             _save_unique(entry)
-            _paint(entry=entry, submission_id=submission_id)
+            if paint:
+                _paint(entry=entry, submission_id=submission_id)
     except DiaryEntryExists:
         # The same submission, sent twice at once: the other request won, and this is its entry.
         earlier = _entry_of_submission(owner=owner, submission_id=submission_id) if submission_id else None

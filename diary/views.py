@@ -87,6 +87,7 @@ def new(request):
                     style=data["style"],
                     orientation=data["orientation"],
                     submission_id=data.get("submission_id"),
+                    paint=request.POST.get("paint") != "0",
                 )
             except services.DiaryEntryExists as exc:
                 form.add_error("entry_date", exists_message())

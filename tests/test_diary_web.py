@@ -239,6 +239,19 @@ def test_the_quota_stops_the_form_with_a_message(web, styles, settings):
     assert (DiaryEntry.objects.count(), GenerationJob.objects.count()) == (1, 1)
 
 
+def test_with_the_pictures_spent_the_words_can_still_be_saved(web, styles, settings):
+    settings.DAILY_GENERATION_LIMIT = 1
+    assert _post_new(web, styles).status_code == 302
+    form = web.get(reverse("diary:new")).content.decode()
+    assert 'id="save-without-picture"' in form
+    saved = _post_new(web, styles, entry_date=month_ago().isoformat(), paint="0")
+    assert saved.status_code == 302
+    entry = DiaryEntry.objects.get(entry_date=month_ago())
+    assert saved["Location"] == reverse("diary:detail", args=[entry.id])
+    assert GenerationJob.objects.count() == 1, "no picture was started for it"
+    assert "No picture yet." in web.get(saved["Location"]).content.decode()
+
+
 def test_bad_input_is_400_even_when_the_quota_is_spent(web, styles, settings):
     settings.DAILY_GENERATION_LIMIT = 0
     assert _post_new(web, styles, mood="ecstatic").status_code == 400
