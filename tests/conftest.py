@@ -74,3 +74,18 @@ def preview_job_create(*, owner, upload):
     return services.job_create(
         owner=owner, kind=KIND, params=PreviewParams(), inputs={PHOTO_INPUT: upload.image.name}, upload=upload
     )
+
+
+@pytest.fixture(scope="session")
+def openapi_schema_yaml(tmp_path_factory) -> str:
+    """The OpenAPI schema as `manage.py spectacular --validate --fail-on-warn` writes it (once per run)."""
+    out = tmp_path_factory.mktemp("schema") / "schema.yml"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(out)],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out.read_text()

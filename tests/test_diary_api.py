@@ -547,19 +547,5 @@ def test_the_binary_endpoints_document_their_content_types(schema):
     assert list(export["content"]) == ["application/pdf"]
 
 
-def test_the_schema_is_valid_without_warnings(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.conftest import BASE_DIR
-
-    out = tmp_path / "schema.yml"
-    done = subprocess.run(
-        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(out)],
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "/api/diary/entries/{entry_id}/repaint/" in out.read_text()
+def test_the_schema_is_valid_without_warnings(openapi_schema_yaml):
+    assert "/api/diary/entries/{entry_id}/repaint/" in openapi_schema_yaml
