@@ -29,8 +29,6 @@ class JobHandler:
     # The stage between "the GPU is done" and "succeeded", while `on_success` runs, and its words.
     finishing_stage: str = "finishing"
     finishing_label: str | Promise = _("Finishing")
-    # Named inputs the engine may serve as images (`input` for the first one: the "before" picture).
-    image_inputs: tuple[str, ...] = ()
     # Site navigation: (label, URL name) pairs shown to signed-in people.
     nav: tuple[tuple[str | Promise, str], ...] = ()
     # The job's params and result hold what the person wrote (a diary): the admin shows neither,
@@ -124,7 +122,6 @@ class PreviewHandler(JobHandler):
 
     contract = PREVIEW_CONTRACT
     verbose_name = _("Preview")
-    image_inputs = ("photo",)
 
     def stage_labels(self):
         return {

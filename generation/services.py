@@ -60,10 +60,11 @@ def upload_create(*, owner, file: File) -> Upload:
 
 
 class QuotaExceeded(Exception):
+    """The product's daily quota is spent. Each product words it in the reader's language."""
+
     def __init__(self, limit: int) -> None:
-        super().__init__(f"You have used today's {limit} pictures. Come back tomorrow for more.")
+        super().__init__(f"daily quota of {limit} spent")
         self.limit = limit
-        self.message = str(self)
 
 
 def job_create(

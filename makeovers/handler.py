@@ -14,7 +14,6 @@ class MakeoverHandler(JobHandler):
     verbose_name = _("Desk makeover")
     finishing_stage = "finding_deals"
     finishing_label = _("Finding deals")
-    image_inputs = ("photo",)
     nav = ((_("New makeover"), "makeovers:new"), (_("My makeovers"), "makeovers:history"))
 
     def stage_labels(self):

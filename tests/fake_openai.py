@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from gpu_worker.config import OpenAISettings
 from tests.fake_http import LocalServer, QuietHandler
 
 
@@ -56,3 +57,14 @@ class FakeOpenAI(LocalServer):
     def reply(self, status: int, payload: dict, headers: dict | None = None) -> None:
         # retry-after-ms keeps the client's backoff short in tests; the client honours it.
         self.replies.append((status, payload, {"retry-after-ms": "10", **(headers or {})}))
+
+
+def settings_for(base_url: str, retries: int = 1) -> OpenAISettings:
+    """What a worker configured for this server would use (a short timeout keeps tests quick)."""
+    return OpenAISettings(
+        openai_api_key="sk-test",
+        openai_base_url=base_url,
+        openai_model="gpt-4.1-mini",
+        timeout_seconds=5,
+        max_retries=retries,
+    )

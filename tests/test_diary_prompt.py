@@ -17,7 +17,7 @@ from gpu_worker.workflows.picture_diary.prompt_writer import (
     fit_to_token_budget,
     write_prompt,
 )
-from tests.fake_openai import FakeOpenAI, completion, error
+from tests.fake_openai import FakeOpenAI, completion, error, settings_for
 
 STYLE = "watercolor painting, soft pastel colours"
 STYLE_NEGATIVE = "photo, 3d render"
@@ -52,16 +52,6 @@ def server(_running_server):
     _running_server.requests.clear()
     yield _running_server
     assert not _running_server.replies, "the client made fewer requests than the test expected"
-
-
-def _settings(base_url: str, retries: int = 1) -> OpenAISettings:
-    return OpenAISettings(
-        openai_api_key="sk-test",
-        openai_base_url=base_url,
-        openai_model="gpt-4.1-mini",
-        timeout_seconds=5,
-        max_retries=retries,
-    )
 
 
 # ---- the token budget ------------------------------------------------------------------------------
@@ -228,7 +218,7 @@ def test_openai_prompt_is_used_and_the_request_is_what_we_mean(server):
     text = "오늘 친구랑 공원에서 산책했다. 날씨가 맑았다."
     server.reply(200, completion(json.dumps(GOOD_ANSWER)))
     result = write_prompt(
-        _settings(server.base_url), text=text, mood="happy", style_prompt=STYLE, style_negative=STYLE_NEGATIVE
+        settings_for(server.base_url), text=text, mood="happy", style_prompt=STYLE, style_negative=STYLE_NEGATIVE
     )
     assert result == DiaryPrompt(
         prompt="a person and a friend strolling through a green park, clear sunny sky, warm air, cheerful mood, "
@@ -254,7 +244,7 @@ def test_openai_prompt_is_used_and_the_request_is_what_we_mean(server):
 
 def test_phone_numbers_and_emails_are_not_sent_to_the_model(server):
     server.reply(200, completion(json.dumps(GOOD_ANSWER)))
-    write_prompt(_settings(server.base_url), text="민수 010-1234-5678, minsu@example.com 계좌 1002345678")
+    write_prompt(settings_for(server.base_url), text="민수 010-1234-5678, minsu@example.com 계좌 1002345678")
     sent = json.loads(server.requests[0]["json"]["messages"][1]["content"])
     assert sent["diary"] == "민수 [number], [email] 계좌 [number]"
 
@@ -263,7 +253,7 @@ def test_a_long_answer_is_trimmed_to_the_budget_keeping_the_style(server):
     numbers = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
     phrases = [f"phrase number {number}" for number in numbers]
     server.reply(200, completion(json.dumps({"prompt": ", ".join(phrases), "negative_prompt": ""})))
-    result = write_prompt(_settings(server.base_url), text="산책", style_prompt=STYLE)
+    result = write_prompt(settings_for(server.base_url), text="산책", style_prompt=STYLE)
     assert result.writer == "openai:gpt-4.1-mini"
     assert result.prompt == ", ".join(phrases[:9]) + ", " + STYLE
     assert estimate_clip_tokens(result.prompt) == 75
@@ -317,7 +307,7 @@ def test_openai_failures_fall_back_to_the_local_writer(server, replies, reason):
     for status, payload in replies:
         server.reply(status, payload)
     result = write_prompt(
-        _settings(server.base_url, retries=2), text=WALK_TEXT, style_prompt=STYLE, style_negative=STYLE_NEGATIVE
+        settings_for(server.base_url, retries=2), text=WALK_TEXT, style_prompt=STYLE, style_negative=STYLE_NEGATIVE
     )
     assert result == DiaryPrompt(
         prompt="a person taking a walk, in a green park, clear sunny sky, " + STYLE,
@@ -332,7 +322,7 @@ def test_openai_failures_fall_back_to_the_local_writer(server, replies, reason):
 def test_openai_rate_limit_is_retried_then_succeeds(server):
     server.reply(429, error(429, "slow down"))
     server.reply(200, completion(json.dumps(GOOD_ANSWER)))
-    result = write_prompt(_settings(server.base_url, retries=2), text=WALK_TEXT)
+    result = write_prompt(settings_for(server.base_url, retries=2), text=WALK_TEXT)
     assert result.writer == "openai:gpt-4.1-mini"
     assert result.fallback_reason is None
     assert len(server.requests) == 2

@@ -13,7 +13,7 @@ from gpu_worker.workflows.desk_makeover.planning import Preferences, StyleHints
 from gpu_worker.workflows.desk_makeover.planning.choose import make_plan
 from gpu_worker.workflows.desk_makeover.planning.local import LocalPlanner
 from gpu_worker.workflows.desk_makeover.planning.schema import PLAN_SCHEMA
-from tests.fake_openai import FakeOpenAI, completion, error
+from tests.fake_openai import FakeOpenAI, completion, error, settings_for
 
 IMAGE = Image.new("RGB", (192, 128), (180, 140, 100))
 DETECTIONS = [Detection("monitor", 0.9, (50, 10, 140, 60)), Detection("desk lamp", 0.8, (5, 5, 30, 60))]
@@ -40,16 +40,6 @@ def _plan(settings: OpenAISettings, preferences: Preferences | None = None):
         detections=DETECTIONS,
         preferences=preferences or Preferences(tone="warm"),
         style=StyleHints(name="cozy-wood", prompt_addition="warm wooden accessories"),
-    )
-
-
-def _settings(base_url: str, retries: int = 1) -> OpenAISettings:
-    return OpenAISettings(
-        openai_api_key="sk-test",
-        openai_base_url=base_url,
-        openai_model="gpt-4.1-mini",
-        timeout_seconds=5,
-        max_retries=retries,
     )
 
 
@@ -94,7 +84,7 @@ def test_local_planner_is_used_without_a_key():
 def test_openai_plan_is_used_and_the_request_is_what_we_mean():
     with FakeOpenAI() as server:
         server.reply(200, completion(json.dumps(GOOD_PLAN)))
-        plan, fallback = _plan(_settings(server.base_url))
+        plan, fallback = _plan(settings_for(server.base_url))
     assert fallback is None
     assert plan.planner == "openai:gpt-4.1-mini"
     assert [item.label for item in plan.items] == ["plant", "monitor stand", "desk mat"]
@@ -114,7 +104,7 @@ def test_openai_rate_limit_is_retried_then_succeeds():
     with FakeOpenAI() as server:
         server.reply(429, error(429, "slow down"))
         server.reply(200, completion(json.dumps(GOOD_PLAN)))
-        plan, fallback = _plan(_settings(server.base_url, retries=2))
+        plan, fallback = _plan(settings_for(server.base_url, retries=2))
     assert fallback is None
     assert plan.planner.startswith("openai")
     assert len(server.requests) == 2
@@ -145,7 +135,7 @@ def test_openai_failures_fall_back_to_the_local_planner(replies, reason):
     with FakeOpenAI() as server:
         for status, payload in replies:
             server.reply(status, payload)
-        plan, fallback = _plan(_settings(server.base_url, retries=1))
+        plan, fallback = _plan(settings_for(server.base_url, retries=1))
     assert plan.planner == "local"
     assert reason in fallback
     assert len(plan.items) >= 3
@@ -155,7 +145,7 @@ def test_openai_failures_fall_back_to_the_local_planner(replies, reason):
 def test_openai_plan_that_ignores_avoided_categories_is_rejected():
     with FakeOpenAI() as server:
         server.reply(200, completion(json.dumps(GOOD_PLAN)))
-        plan, fallback = _plan(_settings(server.base_url), Preferences(avoid_categories=("plants",)))
+        plan, fallback = _plan(settings_for(server.base_url), Preferences(avoid_categories=("plants",)))
     assert plan.planner == "local"
     assert "avoid" in fallback
     assert all(item.category != "plants" for item in plan.items)
