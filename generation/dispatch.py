@@ -28,7 +28,14 @@ FINALIZE_FUNCTION = "generation.tasks.finalize_gpu_job"
 GPU_RESULT_TTL = 7 * 24 * 3600
 
 
-def gpu_job_enqueue(*, spec: JobSpec) -> None:
+def rq_job_ids(job_id: str, attempt: int = 1) -> tuple[str, str]:
+    """(GPU job, finalize job) ids of one attempt. Each attempt has its own: a dead attempt's
+    records (and its finalize, when RQ cleans it up later) can never touch the live one."""
+    suffix = "" if attempt <= 1 else f"-a{attempt}"
+    return f"gpu-{job_id}{suffix}", f"finalize-{job_id}{suffix}"
+
+
+def gpu_job_enqueue(*, spec: JobSpec, attempt: int = 1) -> None:
     """Queue the GPU work and, behind it, the Django-side finalize.
 
     The finalize job depends on the GPU job with allow_failure, so RQ runs it whether the
@@ -36,10 +43,11 @@ def gpu_job_enqueue(*, spec: JobSpec) -> None:
     """
     contract = handler_for(spec.kind).contract
     gpu_queue = _queue(contract.queue)
+    gpu_id, finalize_id = rq_job_ids(spec.job_id, attempt)
     gpu_job = gpu_queue.enqueue(
         GPU_JOB_FUNCTION,
         spec.to_dict(),
-        job_id=f"gpu-{spec.job_id}",
+        job_id=gpu_id,
         job_timeout=job_timeout_seconds(spec.kind),
         result_ttl=GPU_RESULT_TTL,
         failure_ttl=GPU_RESULT_TTL,
@@ -48,7 +56,8 @@ def gpu_job_enqueue(*, spec: JobSpec) -> None:
     django_rq.get_queue("default").enqueue(
         FINALIZE_FUNCTION,
         spec.job_id,
-        job_id=f"finalize-{spec.job_id}",
+        attempt,
+        job_id=finalize_id,
         depends_on=Dependency(jobs=[gpu_job], allow_failure=True),
         job_timeout=120,
         # The database may be restarting: try again for about half an hour before giving up.
@@ -85,11 +94,11 @@ def gpu_job_progress(rq_job: Job) -> Progress | None:
     return Progress.from_dict(raw)
 
 
-def gpu_job_cancel(*, job_id: str) -> None:
+def gpu_job_cancel(*, job_id: str, attempt: int = 1) -> None:
     """Ask the GPU tier to drop the job: taken off the queue if waiting, stopped at its next step if running."""
     connection = django_rq.get_connection("default")
     connection.set(f"{CANCEL_KEY_PREFIX}{job_id}", "1", ex=24 * 3600)
-    rq_job = gpu_job_fetch(f"gpu-{job_id}")
+    rq_job = gpu_job_fetch(rq_job_ids(job_id, attempt)[0])
     if rq_job is not None and rq_job.get_status(refresh=False) in ("queued", "deferred", "scheduled"):
         rq_job.cancel(enqueue_dependents=True)
 
@@ -103,9 +112,9 @@ def gpu_job_last_sign_of_life(rq_job: Job) -> float | None:
     return started
 
 
-def gpu_job_outcome(job_id: str) -> JobResult:
+def gpu_job_outcome(job_id: str, attempt: int = 1) -> JobResult:
     """What became of the GPU job, as a JobResult: returned, raised, timed out, abandoned or expired."""
-    rq_job = gpu_job_fetch(f"gpu-{job_id}")
+    rq_job = gpu_job_fetch(rq_job_ids(job_id, attempt)[0])
     if rq_job is None:
         return JobResult.failure(job_id, ErrorCode.WORKER_LOST, "The job's record expired before it finished.")
     if rq_job.is_finished:

@@ -37,6 +37,16 @@ class JobHandler:
     # A card on the home page: one sentence, and the URL name where a person starts.
     pitch: str | Promise = ""
     start_url_name: str = ""
+    # How many times a job may run when its GPU worker dies under it. Above 1 the workflow must
+    # resume from what it stored under the job's output prefix (training checkpoints).
+    max_attempts: int = 1
+
+    def daily_limit(self) -> int | None:
+        """Jobs of this kind a person may start per day (Asia/Seoul); None is no limit (a step
+        inside another product's flow, bounded there)."""
+        from django.conf import settings
+
+        return settings.DAILY_GENERATION_LIMIT
 
     @property
     def kind(self) -> str:

@@ -100,6 +100,8 @@ class GenerationJob(models.Model):
     error_message = models.TextField(blank=True)
     # The client's id for this submission: the same form or API call sent twice makes one job.
     submission_id = models.UUIDField(null=True, blank=True)
+    # Runs of the GPU job so far: a resumable workflow's job is enqueued again when its worker dies.
+    attempts = models.PositiveSmallIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -120,7 +122,9 @@ class GenerationJob(models.Model):
 
     @property
     def gpu_rq_job_id(self) -> str:
-        return f"gpu-{self.id}"
+        from generation.dispatch import rq_job_ids
+
+        return rq_job_ids(str(self.id), self.attempts)[0]
 
     @property
     def output_prefix(self) -> str:

@@ -118,11 +118,17 @@ class JobState:
     eta_seconds: int | None
     error_code: str
     error_message: str
+    # Training reports these: the current loss, and whether a checkpoint preview can be shown
+    # (at `generation:job_progress_preview`, the newest one).
+    loss: float | None = None
+    has_preview: bool = False
+    attempt: int = 1
 
 
 def job_state(*, job: GenerationJob) -> JobState:
     """Database status, enriched with live progress from Redis while the job is open."""
     stage, percent, step, total, position, eta = "", 0.0, 0, 0, None, None
+    loss, has_preview = None, False
     status = job.status
     if job.is_finished:
         percent = 100.0 if job.status == GenerationJob.Status.SUCCEEDED else 0.0
@@ -140,7 +146,14 @@ def job_state(*, job: GenerationJob) -> JobState:
                 elif progress is not None:
                     status = GenerationJob.Status.RUNNING
                     stage, percent, step, total = progress.stage, progress.percent, progress.step, progress.total_steps
-                    eta = _eta_seconds(rq_job.started_at, percent)
+                    # The worker's own estimate when it has one (training knows its step rate).
+                    eta = (
+                        max(1, round(progress.eta_seconds))
+                        if progress.eta_seconds is not None
+                        else _eta_seconds(rq_job.started_at, percent)
+                    )
+                    loss = None if progress.loss is None else round(progress.loss, 5)
+                    has_preview = bool(progress.preview_key)
                 elif rq_status == "queued":
                     position = rq_job.get_position()
                     stage = "queued"
@@ -158,7 +171,23 @@ def job_state(*, job: GenerationJob) -> JobState:
         eta_seconds=eta,
         error_code=job.error_code,
         error_message=job_error_message(job),
+        loss=loss,
+        has_preview=has_preview,
+        attempt=job.attempts,
     )
+
+
+def job_progress_preview_key(*, job: GenerationJob) -> str | None:
+    """The newest checkpoint preview the running job reported, if it lies under the job's own prefix."""
+    if job.is_finished:
+        return None
+    try:
+        rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
+        progress = dispatch.gpu_job_progress(rq_job) if rq_job is not None else None
+    except (RedisError, ContractError):
+        return None
+    key = progress.preview_key if progress is not None else ""
+    return key if key and key.startswith(job.output_prefix) else None
 
 
 def _eta_seconds(started_at, percent: float) -> int | None:

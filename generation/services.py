@@ -92,8 +92,9 @@ def job_create(
             existing = GenerationJob.objects.filter(owner=owner, submission_id=submission_id).first()
             if existing is not None:
                 return existing
-        if quota_of(owner=owner, kind=kind).remaining <= 0:
-            raise QuotaExceeded(settings.DAILY_GENERATION_LIMIT)
+        quota = quota_of(owner=owner, kind=kind)
+        if quota.limit is not None and quota.remaining <= 0:
+            raise QuotaExceeded(quota.limit)
         job = GenerationJob(owner=owner, upload=upload, kind=kind, style=style, submission_id=submission_id)
         spec = JobSpec(
             job_id=str(job.id),
@@ -144,13 +145,13 @@ def new_seed() -> int:
 
 @dataclass(frozen=True)
 class Quota:
-    limit: int
+    limit: int | None  # None: this kind has no daily limit of its own
     used: int
     resets_at: datetime
 
     @property
     def remaining(self) -> int:
-        return max(0, self.limit - self.used)
+        return max(0, self.limit - self.used) if self.limit is not None else 1_000_000
 
 
 def quota_of(*, owner, kind: str) -> Quota:
@@ -162,7 +163,8 @@ def quota_of(*, owner, kind: str) -> Quota:
         owner=owner, kind=kind, created_at__gte=start, status__in=_COUNTED_STATUSES
     ).count()
     deleted = DeletedUsage.objects.filter(owner=owner, kind=kind, day=today).values_list("count", flat=True).first()
-    return Quota(limit=settings.DAILY_GENERATION_LIMIT, used=used + (deleted or 0), resets_at=start + timedelta(days=1))
+    limit = handler_for(kind).daily_limit()
+    return Quota(limit=limit, used=used + (deleted or 0), resets_at=start + timedelta(days=1))
 
 
 def job_cancel(*, job: GenerationJob) -> bool:
@@ -175,7 +177,7 @@ def job_cancel(*, job: GenerationJob) -> bool:
     )
     if updated:
         try:
-            dispatch.gpu_job_cancel(job_id=str(job.id))
+            dispatch.gpu_job_cancel(job_id=str(job.id), attempt=job.attempts)
         except RedisError:
             logger.exception("could not signal cancellation of job %s", job.id)
     return bool(updated)
@@ -240,14 +242,49 @@ def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
     return job_fail(job_id=job_id, code=result.error.code, message=result.error.message, result=result)
 
 
-def job_finalize_from_queue(*, job_id: uuid.UUID) -> tuple[JobResult, bool]:
+def job_finalize_from_queue(*, job_id: uuid.UUID, attempt: int = 1) -> tuple[JobResult, bool]:
     """Read the GPU tier's outcome and record it. On success the product's handler runs first
-    (the makeover finds deals), so a person who sees "succeeded" sees everything."""
+    (the makeover finds deals), so a person who sees "succeeded" sees everything. A worker lost
+    under a resumable job starts its next attempt instead of failing it."""
     job = GenerationJob.objects.filter(pk=job_id).first()
-    result = dispatch.gpu_job_outcome(str(job_id))
+    result = dispatch.gpu_job_outcome(str(job_id), attempt)
+    if job is not None and job.attempts != attempt:
+        return result, False  # an earlier attempt, already replaced by a later one
     if job is not None and result.status is JobStatus.SUCCEEDED:
         result = _job_on_success(job=job, result=result)
+    lost = job is not None and result.error is not None and result.error.code == ErrorCode.WORKER_LOST
+    if lost and job_lost(job=job, message=result.error.message):
+        return result, True
     return result, job_finalize(job_id=job_id, result=result)
+
+
+def job_lost(*, job: GenerationJob, message: str) -> bool:
+    """The job's GPU worker died. A resumable kind with attempts left is enqueued again (same id
+    and output prefix, so it resumes from its checkpoints); any other job fails as worker_lost.
+    Returns whether the job's row changed."""
+    handler = handler_for(job.kind, strict=False)
+    if job.attempts < handler.max_attempts:
+        return job_resume(job=job)
+    return job_fail(job_id=job.id, code=ErrorCode.WORKER_LOST, message=message)
+
+
+def job_resume(*, job: GenerationJob) -> bool:
+    """Start the next attempt of an open job. Guarded by the attempt number: two sweeps, or a
+    sweep and a finalize, cannot both start one."""
+    attempt = job.attempts + 1
+    updated = GenerationJob.objects.filter(pk=job.pk, status__in=_OPEN_STATUSES, attempts=job.attempts).update(
+        attempts=attempt, status=GenerationJob.Status.QUEUED
+    )
+    if not updated:
+        return False
+    logger.warning("job %s lost its worker; starting attempt %d", job.id, attempt)
+    try:
+        dispatch.gpu_job_enqueue(spec=JobSpec.from_dict(job.spec), attempt=attempt)
+    except RedisError:
+        logger.exception("could not enqueue attempt %d of job %s", attempt, job.id)
+        job_fail(job_id=job.id, code="service_busy", message="Our servers are busy. Please try again in a minute.")
+    job.attempts = attempt
+    return True
 
 
 def _job_on_success(*, job: GenerationJob, result: JobResult) -> JobResult:
@@ -308,9 +345,7 @@ def _job_sweep(*, job: GenerationJob, now: datetime, counts: dict[str, int]) -> 
     rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
     age = now - job.created_at
     if rq_job is None:
-        if age > FINALIZE_GRACE and job_fail(
-            job_id=job.id, code="worker_lost", message="We lost track of this picture. Please try again."
-        ):
+        if age > FINALIZE_GRACE and job_lost(job=job, message="We lost track of this picture. Please try again."):
             counts["worker_lost"] += 1
         return
     state = rq_job.get_status(refresh=False)
@@ -319,18 +354,19 @@ def _job_sweep(*, job: GenerationJob, now: datetime, counts: dict[str, int]) -> 
         if ended is not None and timezone.is_naive(ended):
             ended = ended.replace(tzinfo=UTC)
         if ended is None or now - ended > FINALIZE_GRACE:
-            job_finalize_from_queue(job_id=job.id)
+            job_finalize_from_queue(job_id=job.id, attempt=job.attempts)
             counts["finalized"] += 1
     elif state == "started":
         alive = dispatch.gpu_job_last_sign_of_life(rq_job)
         silent = alive is not None and now.timestamp() - alive > HEARTBEAT_TIMEOUT_SECONDS
         lost = "The GPU worker stopped while making your picture. Please try again."
-        if silent and job_fail(job_id=job.id, code="worker_lost", message=lost):
+        if silent and job_lost(job=job, message=lost):
             counts["worker_lost"] += 1
-    elif age > QUEUE_DEADLINE:
+    elif age > max(QUEUE_DEADLINE, timedelta(seconds=3 * dispatch.job_timeout_seconds(job.kind))):
+        # Long jobs (training) wait behind long jobs: their deadline grows with their timeout.
         if job_fail(job_id=job.id, code="timeout", message="Our servers were too busy. Please try again."):
             counts["timeout"] += 1
-        dispatch.gpu_job_cancel(job_id=str(job.id))
+        dispatch.gpu_job_cancel(job_id=str(job.id), attempt=job.attempts)
 
 
 def orphaned_files_sweep(*, now: datetime | None = None) -> int:

@@ -7,9 +7,9 @@ import uuid
 from generation import services
 
 
-def finalize_gpu_job(job_id: str) -> str:
+def finalize_gpu_job(job_id: str, attempt: int = 1) -> str:
     """Record the GPU job's outcome in PostgreSQL (idempotent; retried by RQ if the database is down)."""
-    result, changed = services.job_finalize_from_queue(job_id=uuid.UUID(job_id))
+    result, changed = services.job_finalize_from_queue(job_id=uuid.UUID(job_id), attempt=attempt)
     return f"{result.status.value}{'' if changed else ' (already final)'}"
 
 

@@ -36,6 +36,19 @@ def job_cancel(request, job_id):
 
 @login_required
 @require_GET
+def job_progress_preview(request, job_id):
+    """The newest checkpoint preview of a running job (training), to its owner only."""
+    job = selectors.job_get(owner=request.user, job_id=job_id)
+    key = selectors.job_progress_preview_key(job=job)
+    if key is None or not default_storage.exists(key):
+        raise Http404(_("There is no preview yet."))
+    response = FileResponse(default_storage.open(key, "rb"), content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_GET
 def job_image(request, job_id, role):
     """Serve a job's image only to its owner (media is never public)."""
     job = selectors.job_get(owner=request.user, job_id=job_id)

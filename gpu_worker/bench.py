@@ -125,10 +125,15 @@ def sample_jobs(runtime: Runtime, size: int) -> dict[str, JobSpec]:
             print(f"# {kind}: no sample job registered, not measured")
             continue
         params, inputs = registered.sample(size)
-        keys = {}
+        keys: dict[str, str | list[str]] = {}
         for name, data in inputs.items():
-            keys[name] = f"bench/{kind}/{name}"
-            runtime.storage.write(keys[name], data, "application/octet-stream")
+            if isinstance(data, list):  # a list input (a subject's photos)
+                keys[name] = [f"bench/{kind}/{name}-{i}" for i in range(len(data))]
+                for key, item in zip(keys[name], data, strict=True):
+                    runtime.storage.write(key, item, "application/octet-stream")
+            else:
+                keys[name] = f"bench/{kind}/{name}"
+                runtime.storage.write(keys[name], data, "application/octet-stream")
         specs[kind] = JobSpec(
             job_id=f"bench-{kind}",
             kind=kind,
@@ -148,7 +153,10 @@ def workflow_timings(
     for round_number in range(repeat + 1):
         for kind, spec in specs.items():
             _reset_peak(device)
-            result, seconds = _timed(device, lambda spec=spec: execute(spec, ProgressReporter(), runtime))
+            # Each run writes under its own prefix: a workflow that resumes from what it stored
+            # (training) must start fresh every time.
+            run_spec = replace(spec, output_prefix=f"{spec.output_prefix}{round_number}/")
+            result, seconds = _timed(device, lambda spec=run_spec: execute(spec, ProgressReporter(), runtime))
             if result.error is not None:
                 raise SystemExit(f"{kind} failed: {result.error.code}: {result.error.message}")
             if round_number == 0:

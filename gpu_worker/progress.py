@@ -26,7 +26,18 @@ class ProgressReporter:
         self._last_write = 0.0
         self._last_stage = ""
 
-    def report(self, stage: str, percent: float, *, step: int = 0, total_steps: int = 0, message: str = "") -> None:
+    def report(
+        self,
+        stage: str,
+        percent: float,
+        *,
+        step: int = 0,
+        total_steps: int = 0,
+        message: str = "",
+        loss: float | None = None,
+        eta_seconds: float | None = None,
+        preview_key: str = "",
+    ) -> None:
         if self.cancel_requested is not None and self.cancel_requested():
             raise JobCancelled("The job was cancelled.")
         progress = Progress(
@@ -36,6 +47,9 @@ class ProgressReporter:
             total_steps=total_steps,
             message=message,
             updated_at=time.time(),
+            loss=loss,
+            eta_seconds=eta_seconds,
+            preview_key=preview_key,
         )
         self.history.append(progress)
         now = time.monotonic()

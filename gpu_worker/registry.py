@@ -90,15 +90,23 @@ class ModelRegistry:
         spec = model_role(role)
         if self.config.model_preset == "tiny":
             return ensure_tiny_model(self.config.model_dir, spec)
+        role = self._source_role(role)
         if role not in self.config.model_sources:
-            raise ModelSourceError(f"{spec.env_var} is not set (a local path or a cached hub id).")
+            raise ModelSourceError(f"{model_role(role).env_var} is not set (a local path or a cached hub id).")
         return resolve_local_source(self.config.model_sources[role])
 
     def missing_sources(self, roles: tuple[str, ...]) -> list[str]:
         """The environment variables the `real` preset still needs for these roles."""
         if self.config.model_preset == "tiny":
             return []
-        return [model_role(r).env_var for r in roles if r not in self.config.model_sources]
+        needed = [self._source_role(r) for r in roles]
+        return [model_role(r).env_var for r in dict.fromkeys(needed) if r not in self.config.model_sources]
+
+    def _source_role(self, role: str) -> str:
+        """The trainer trains on the text-to-image base unless ONTOP_GPU_MODEL_TRAINER names one."""
+        if role == "trainer" and "trainer" not in self.config.model_sources:
+            return "txt2img"
+        return role
 
     # ---- loading -------------------------------------------------------------------------
     def get(self, role: str) -> Any:
@@ -121,9 +129,11 @@ class ModelRegistry:
 
     def identifier(self, role: str) -> str:
         """Names the model without loading it (cache keys, result metadata)."""
+        # The trainer is a second copy of the text-to-image base: it has that base's identity, which
+        # personal models record so that they are only ever used on the base they were trained on.
         if self.config.model_preset == "tiny":
-            return f"tiny:{role}:seed{_tiny_seed()}"
-        return f"real:{self.config.model_sources[role]}"
+            return f"tiny:{'txt2img' if role == 'trainer' else role}:seed{_tiny_seed()}"
+        return f"real:{self.config.model_sources[self._source_role(role)]}"
 
     def warm_up(self, roles: tuple[str, ...]) -> None:
         for role in roles:
@@ -254,6 +264,21 @@ def _load_txt2img(registry: ModelRegistry, source: Path):
     return pipeline
 
 
+def _load_trainer(registry: ModelRegistry, source: Path):
+    """Its own copy of the SDXL base, never shared with txt2img (`from_pipe`): training adds an
+    adapter and token embeddings to it, which must never leak into other people's pictures. The
+    training worker runs in its own process (queue gpu-train), so generation never waits for it."""
+    from diffusers import StableDiffusionXLPipeline
+
+    pipeline = StableDiffusionXLPipeline.from_pretrained(
+        source, dtype=registry.dtype, use_safetensors=True, local_files_only=True, **_replacement_vae(registry)
+    )
+    pipeline.set_progress_bar_config(disable=True)
+    if pipeline.unet.config.in_channels != 4:
+        raise ModelSourceError(f"the trainer's base ({source}) is an inpainting checkpoint; training needs SDXL base.")
+    return pipeline.to(registry.device)
+
+
 def _load_detector(registry: ModelRegistry, source: Path) -> Detector:
     from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
@@ -301,6 +326,7 @@ MODEL_ROLES: dict[str, ModelRole] = {
             "inpaint", "StableDiffusionXLInpaintPipeline", _load_inpaint, _tiny("inpaint"), _full("build_sdxl_inpaint")
         ),
         ModelRole("txt2img", "StableDiffusionXLPipeline", _load_txt2img, _tiny("txt2img"), _full("build_sdxl_txt2img")),
+        ModelRole("trainer", "StableDiffusionXLPipeline", _load_trainer, _tiny("txt2img"), _full("build_sdxl_txt2img")),
         ModelRole(
             "detector",
             "GroundingDinoForObjectDetection",

@@ -33,6 +33,7 @@ class Storage(Protocol):
     def read(self, key: str) -> bytes: ...
     def write(self, key: str, data: bytes, content_type: str) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def delete(self, key: str) -> None: ...  # a missing key is not an error
 
 
 class LocalStorage:
@@ -61,6 +62,9 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
 
 class S3Storage:
     def __init__(self, bucket: str, endpoint_url: str | None) -> None:
@@ -84,6 +88,9 @@ class S3Storage:
             return True
         except self.client.exceptions.ClientError:
             return False
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=check_key(key))
 
 
 def storage_from_config(config: WorkerConfig) -> Storage:

@@ -39,8 +39,8 @@ class RegisteredWorkflow:
     run: Callable[[WorkflowContext, Any], Any]
     models: tuple[str, ...]
     settings: Callable[[str], Any] | None = None  # model preset → the workflow's own settings
-    # size → (params, {input name: bytes}): a representative job, for the benchmark.
-    sample: Callable[[int], tuple[Any, dict[str, bytes]]] | None = None
+    # size → (params, {input name: bytes or a list of bytes}): a representative job, for the benchmark.
+    sample: Callable[[int], tuple[Any, dict[str, bytes | list[bytes]]]] | None = None
 
     @property
     def kind(self) -> str:
@@ -55,7 +55,7 @@ def workflow(
     *,
     models: tuple[str, ...],
     settings: Callable[[str], Any] | None = None,
-    sample: Callable[[int], tuple[Any, dict[str, bytes]]] | None = None,
+    sample: Callable[[int], tuple[Any, dict[str, bytes | list[bytes]]]] | None = None,
 ) -> Callable[[Callable], Callable]:
     def register(run: Callable) -> Callable:
         existing = _REGISTRY.get(contract.kind)

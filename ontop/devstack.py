@@ -341,7 +341,11 @@ def _serve(group: ProcessGroup, env: dict[str, str], host: str, port: int) -> in
     django_worker = [sys.executable, "manage.py", "rqworker", "default", "--with-scheduler"]
     django_worker += ["--serializer", "rq.serializers.JSONSerializer"]
     group.start("django-worker", django_worker, env)
-    group.start("gpu-worker", [sys.executable, "-m", "gpu_worker"], env)
+    # Two GPU worker processes, as on a GPU machine: training (minutes per job, queue gpu-train)
+    # never holds up the short picture jobs, which have a process of their own.
+    generation_kinds, training_kinds = gpu_worker_split()
+    group.start("gpu-worker", [sys.executable, "-m", "gpu_worker"], {**env, "ONTOP_GPU_WORKFLOWS": generation_kinds})
+    group.start("gpu-trainer", [sys.executable, "-m", "gpu_worker"], {**env, "ONTOP_GPU_WORKFLOWS": training_kinds})
     group.start("periodic", [sys.executable, "manage.py", "periodic"], env)
     _wait_until(lambda: _port_open(port) or group.first_exited() is not None, timeout=60, what="the web server")
     print(f"\n[ontop] OnTop is running: http://{host}:{port}/   (API docs: http://{host}:{port}/api/docs/)")
@@ -353,6 +357,19 @@ def _serve(group: ProcessGroup, env: dict[str, str], host: str, port: int) -> in
             print(f"[ontop] {exited[0]} exited with code {exited[1]}; stopping the stack")
             return 1
         time.sleep(0.5)
+
+
+TRAINING_QUEUE = "gpu-train"
+
+
+def gpu_worker_split() -> tuple[str, str]:
+    """(ONTOP_GPU_WORKFLOWS of the picture worker, of the training worker), from the contracts."""
+    from gpu_worker.contract import all_contracts
+
+    contracts = all_contracts().values()
+    generation = [c.kind for c in contracts if c.queue != TRAINING_QUEUE]
+    training = [c.kind for c in contracts if c.queue == TRAINING_QUEUE]
+    return ",".join(sorted(generation)), ",".join(sorted(training))
 
 
 def run_tests(pytest_args: list[str]) -> int:

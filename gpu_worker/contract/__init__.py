@@ -147,9 +147,15 @@ class Progress:
     total_steps: int = 0
     message: str = ""
     updated_at: float = 0.0  # epoch seconds: the job's last sign of life
+    # Training reports these too: the current loss, the seconds left, the latest checkpoint preview.
+    loss: float | None = None
+    eta_seconds: float | None = None
+    preview_key: str = ""
     version: int = CONTRACT_VERSION
 
     def __post_init__(self) -> None:
+        if self.preview_key:
+            check_key(self.preview_key, "preview key")
         object.__setattr__(self, "percent", min(100.0, max(0.0, float(self.percent))))
 
     def to_dict(self) -> dict[str, Any]:
