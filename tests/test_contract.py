@@ -146,4 +146,6 @@ def test_every_contract_module_is_found_with_its_queue():
         "desk_makeover": "gpu",
         "picture_diary": "gpu-diary",
         "preview": "gpu",
+        "subject_photo_check": "gpu",
+        "subject_training": "gpu-train",
     }

@@ -25,6 +25,8 @@ def test_models_load_once_per_process(registry):
     first = registry.get("upscaler")
     assert registry.get("upscaler") is first
     assert registry.identifiers()["upscaler"].startswith("tiny:")
+    # Personal models record the base they were trained on: the trainer's is the txt2img base's.
+    assert registry.identifier("trainer") == registry.identifier("txt2img") == "tiny:txt2img:seed1234"
 
 
 def test_tiny_inpaint_pipeline_is_sdxl_and_paints_the_requested_size(registry):
@@ -120,8 +122,9 @@ def test_unknown_workflows_and_shared_queues_are_configuration_errors():
     with pytest.raises(WorkerConfigError, match="unknown workflows: paint_the_cat"):
         served_workflows(("paint_the_cat",))
     assert queues_for(served_workflows(("picture_diary",))) == ("gpu-diary",)
-    assert queues_for(served_workflows(())) == ("gpu", "gpu-diary")
-    with pytest.raises(WorkerConfigError, match="queue 'gpu' also carries preview jobs"):
+    assert queues_for(served_workflows(())) == ("gpu", "gpu-diary", "gpu-train")
+    assert queues_for(served_workflows(("subject_training",))) == ("gpu-train",)
+    with pytest.raises(WorkerConfigError, match="queue 'gpu' also carries preview, subject_photo_check jobs"):
         queues_for(served_workflows(("desk_makeover",)))
     with pytest.raises(WorkerConfigError, match="ONTOP_GPU_QUEUES names default, which no served workflow uses"):
         queues_for(served_workflows(("picture_diary",)), ("gpu-diary", "default"))
@@ -163,6 +166,25 @@ def test_sdxl_pipelines_from_the_same_weights_share_their_components_whichever_l
     assert txt2img.vae is inpaint.vae
     assert txt2img.text_encoder_2 is inpaint.text_encoder_2
     assert registry.pipeline_lock(txt2img) is registry.pipeline_lock(inpaint)
+
+
+def test_the_trainer_is_its_own_copy_of_the_text_to_image_base_with_that_base_s_identity(monkeypatch):
+    """Training adds an adapter and tokens to its pipeline: it must never be the one that paints."""
+    base = ModelRegistry(WorkerConfig.from_env()).source("txt2img")
+    monkeypatch.setenv("ONTOP_GPU_MODEL_PRESET", "real")
+    registry = ModelRegistry(WorkerConfig.from_env())
+    assert registry.missing_sources(("trainer",)) == ["ONTOP_GPU_MODEL_TXT2IMG"]
+    with pytest.raises(ModelSourceError, match="ONTOP_GPU_MODEL_TXT2IMG is not set"):
+        registry.get("trainer")
+    monkeypatch.setenv("ONTOP_GPU_MODEL_TXT2IMG", str(base))
+    registry = ModelRegistry(WorkerConfig.from_env())
+    trainer, txt2img = registry.get("trainer"), registry.get("txt2img")
+    assert type(trainer).__name__ == "StableDiffusionXLPipeline"
+    assert trainer.unet is not txt2img.unet
+    assert trainer.text_encoder is not txt2img.text_encoder
+    assert registry.identifier("trainer") == registry.identifier("txt2img") == f"real:{base}"
+    monkeypatch.setenv("ONTOP_GPU_MODEL_TRAINER", "/nowhere/else")
+    assert ModelRegistry(WorkerConfig.from_env()).identifier("trainer") == "real:/nowhere/else"
 
 
 def test_an_inpainting_checkpoint_cannot_serve_text_to_image(monkeypatch):
