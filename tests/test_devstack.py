@@ -73,3 +73,10 @@ def test_make_run_serves_the_product_and_keeps_data_across_restarts(tmp_path):
         assert job["state"]["status"] == "succeeded"
     finally:
         assert again.stop() == 0, again.output()[-3000:]
+
+
+def test_make_run_gives_training_its_own_gpu_worker_process():
+    """RQ takes a worker's queues in strict order: a training run would hold up every picture."""
+    from ontop.devstack import gpu_worker_split
+
+    assert gpu_worker_split() == ("desk_makeover,picture_diary,preview,subject_photo_check", "subject_training")

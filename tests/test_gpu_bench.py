@@ -41,10 +41,51 @@ def test_benchmark_runs_the_registered_workflows_and_the_variants(tmp_path):
     assert "## picture_diary (2 steps, median of 1)" in done.stdout
     assert "| ours |" in done.stdout
     report = json.loads(out.read_text())
-    assert set(report["workflows"]) == {"desk_makeover", "picture_diary", "preview"}
+    assert set(report["workflows"]) == {
+        "desk_makeover",
+        "picture_diary",
+        "preview",
+        "subject_photo_check",
+        "subject_training",
+    }
+    assert list(report["workflows"]["subject_training"]) == ["prepare", "train", "save", "total"]
     desk = report["workflows"]["desk_makeover"]
     assert list(desk)[:4] == ["load", "perception_cache", "plan", "mask"], "the perception is cached after warm-up"
     assert list(report["workflows"]["picture_diary"]) == ["write_prompt", "txt2img", "upscale", "save", "total"]
     assert [r["name"] for r in report["variants"]["inpaint"]["2"]] == ["plain", "ours"]
     assert [r["name"] for r in report["variants"]["txt2img"]["2"]] == ["plain", "ours"]
     assert all(r["seconds"] > 0 for rows in report["variants"].values() for r in rows["2"])
+
+
+def test_the_training_benchmark_measures_each_variant_side_by_side(tmp_path):
+    out = tmp_path / "training.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gpu_worker.bench_training",
+            "--variants",
+            "default,rank8",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--repeat",
+            "1",
+            "--examples",
+            "2",
+            "--resolution",
+            "64",
+            "--json",
+            str(out),
+        ],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "## training, 64², batch 1 (median of 1, interleaved)" in done.stdout
+    report = json.loads(out.read_text())
+    assert [row["variant"] for row in report["rows"]] == ["default", "rank8"]
+    assert all(row["step_seconds"] > 0 and row["peak_gib"] is None for row in report["rows"])
