@@ -96,8 +96,15 @@ class StyleAdmin(admin.ModelAdmin):
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
+    """Metadata only: people's photos (faces, pets, homes) are not shown to staff."""
+
     list_display = ("id", "owner", "width", "height", "created_at")
     raw_id_fields = ("owner",)
+    exclude = ("image",)
+    readonly_fields = ("owner", "width", "height", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(GenerationJob)

@@ -67,6 +67,9 @@ class JobStateOutput(serializers.Serializer):
     eta_seconds = serializers.IntegerField(allow_null=True)
     error_code = serializers.CharField()
     error_message = serializers.CharField()
+    loss = serializers.FloatField(allow_null=True, help_text="Training only: the current loss (a moving average).")
+    has_preview = serializers.BooleanField(help_text="Training only: a checkpoint preview can be fetched.")
+    attempt = serializers.IntegerField(help_text="1, or more when the job resumed after its GPU worker stopped.")
 
 
 class QuotaOutput(serializers.Serializer):

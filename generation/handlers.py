@@ -37,6 +37,8 @@ class JobHandler:
     # A card on the home page: one sentence, and the URL name where a person starts.
     pitch: str | Promise = ""
     start_url_name: str = ""
+    # Listed under "Your recent pictures" on the home page (a photo check or a training is not a picture).
+    listed_in_recent: bool = True
     # How many times a job may run when its GPU worker dies under it. Above 1 the workflow must
     # resume from what it stored under the job's output prefix (training checkpoints).
     max_attempts: int = 1

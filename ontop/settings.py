@@ -58,6 +58,13 @@ try:
     S3_REGION = env_str("S3_REGION", "")
 
     DAILY_GENERATION_LIMIT = env_int("ONTOP_DAILY_GENERATION_LIMIT", 5, minimum=0, maximum=10_000)
+    # The profile studio (studio/): how long an unused subject (its photos and models) is kept,
+    # trainings per person per day, subjects per person, and the training steps sent to the GPU
+    # (unset: the GPU worker's own default; tests set a few).
+    SUBJECT_RETENTION_DAYS = env_int("ONTOP_SUBJECT_RETENTION_DAYS", 90, minimum=1, maximum=3650)
+    STUDIO_DAILY_TRAININGS = env_int("ONTOP_STUDIO_DAILY_TRAININGS", 2, minimum=0, maximum=1000)
+    STUDIO_MAX_SUBJECTS = env_int("ONTOP_STUDIO_MAX_SUBJECTS", 10, minimum=1, maximum=1000)
+    STUDIO_TRAINING_STEPS = env_int("ONTOP_STUDIO_TRAINING_STEPS", None, minimum=1, maximum=5000)  # type: ignore[arg-type]
     UPLOAD_MAX_BYTES = env_int("ONTOP_UPLOAD_MAX_BYTES", 15 * 1024 * 1024, minimum=1024)
     # Each workflow's contract names its timeout; "kind=seconds,kind=seconds" overrides some of them.
     JOB_TIMEOUT_OVERRIDES = env_timeouts("ONTOP_JOB_TIMEOUTS")
@@ -122,6 +129,7 @@ INSTALLED_APPS = [
     "generation",
     "makeovers",
     "diary",
+    "studio",
     "shop",
 ]
 

@@ -17,7 +17,9 @@ def home(request):
     if request.user.is_authenticated:
         recent = [
             {"job": job, "url": handler_for(job.kind, strict=False).detail_url(job)}
-            for job in job_selectors.jobs_of(owner=request.user)[:RECENT_JOBS]
+            for job in job_selectors.jobs_of(owner=request.user).filter(
+                kind__in=[h.kind for h in handlers() if h.listed_in_recent]
+            )[:RECENT_JOBS]
         ]
     products = [
         {"name": h.verbose_name, "pitch": h.pitch, "url": reverse(h.start_url_name)}

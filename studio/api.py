@@ -1,0 +1,675 @@
+"""Mobile API of the profile studio. Errors are JSON {code, message[, fields]} in the request's
+language; other people's ids are 404. Order of checks: ownership (404) → input (400) →
+conflicts (409) → the daily trainings (429)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from generation import selectors as job_selectors
+from generation import services as job_services
+from generation.api import JobStateOutput, QuotaOutput, quota_output, quota_response
+from gpu_worker.contract.subject_photo_check import MAX_PHOTOS
+from gpu_worker.contract.subject_training import KIND as TRAINING_KIND
+from ontop.api import StrictSerializer, StrictUUIDField
+from studio import messages as words
+from studio import selectors, services
+from studio.models import NAME_MAX_LENGTH, PersonalModel, Subject, SubjectKind, SubjectPhoto, Training
+from studio.templatetags.studio_tags import photo_status_label, subject_status_label
+from studio.views import model_preview_response, photo_thumbnail_response
+
+TAGS = ["studio"]
+
+# ---- input ---------------------------------------------------------------------------------------
+
+
+class StudioInput(StrictSerializer):
+    """Strict like every input here, with the unknown-field message in the request's language."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = sorted(set(data.keys()) - set(self.fields))
+            if unknown:
+                message = _("Unknown field(s): %(fields)s.") % {"fields": ", ".join(map(str, unknown))}
+                raise exceptions.ValidationError({"non_field_errors": [message]}, code="unknown_field")
+        return super().to_internal_value(data)
+
+
+def _name_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=NAME_MAX_LENGTH,
+        error_messages={
+            "required": gettext_lazy("Give it a name."),
+            "blank": gettext_lazy("Give it a name."),
+            "null": gettext_lazy("Give it a name."),
+            "invalid": gettext_lazy("Give it a name."),
+            "max_length": gettext_lazy("A name has at most {max_length} characters."),
+        },
+        help_text=f"1 to {NAME_MAX_LENGTH} characters.",
+        **kwargs,
+    )
+
+
+def _bool_field(help_text: str, **kwargs) -> serializers.BooleanField:
+    return serializers.BooleanField(
+        error_messages={"invalid": gettext_lazy("Say true or false."), "null": gettext_lazy("Say true or false.")},
+        help_text=help_text,
+        **kwargs,
+    )
+
+
+class SubjectCreateInput(StudioInput):
+    kind = serializers.ChoiceField(
+        choices=SubjectKind.values,
+        error_messages={
+            "required": gettext_lazy("Pick who the photos are of."),
+            "invalid_choice": gettext_lazy("Pick who the photos are of."),
+            "null": gettext_lazy("Pick who the photos are of."),
+        },
+        help_text="person (the account's owner), dog or cat.",
+    )
+    name = _name_field()
+    consent = _bool_field(
+        "Required true for a person: these are photos of me, or I have the right to use them.",
+        required=False,
+        default=False,
+    )
+    keep_photos = _bool_field(
+        "Keep the photos after a successful training (by default they are deleted then).",
+        required=False,
+        default=False,
+    )
+
+    def validate(self, data):
+        if data["kind"] == SubjectKind.PERSON and not data.get("consent"):
+            raise exceptions.ValidationError({"consent": [words.consent_required()]})
+        return data
+
+
+class SubjectUpdateInput(StudioInput):
+    name = _name_field(required=False)
+    keep_photos = _bool_field("Keep the photos after a successful training.", required=False)
+
+
+class PhotosUploadInput(StudioInput):
+    photos = serializers.ListField(
+        child=serializers.FileField(),
+        allow_empty=False,
+        error_messages={
+            "required": gettext_lazy("Choose at least one photo."),
+            "empty": gettext_lazy("Choose at least one photo."),
+            "not_a_list": gettext_lazy("Choose at least one photo."),
+        },
+        help_text=f"Photos (JPEG, PNG, WebP or HEIC); at most {MAX_PHOTOS} per subject that are not rejected.",
+    )
+
+
+class TrainInput(StudioInput):
+    submission_id = StrictUUIDField(required=False, help_text="Send the same id again and get the same training.")
+
+
+class ModelUpdateInput(StudioInput):
+    name = _name_field()
+
+
+# ---- output --------------------------------------------------------------------------------------
+
+
+class StudioJobStateOutput(JobStateOutput):
+    loss = serializers.FloatField(allow_null=True, help_text="The current training loss, while it trains.")
+    has_preview = serializers.BooleanField(help_text="A checkpoint preview can be fetched (progress_preview_url).")
+    attempt = serializers.IntegerField(help_text="Above 1: the training resumed after its GPU worker stopped.")
+
+
+class StudioPhotoOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["checking", "accepted", "rejected", "unchecked"])
+    status_label = serializers.CharField()
+    rejection = serializers.CharField(
+        help_text="A rejection code (no_subject, several_subjects, no_face, ...), or empty."
+    )
+    reason = serializers.CharField(help_text="Why it cannot be used, in the request's language; empty when it can.")
+    sharpness = serializers.FloatField(allow_null=True)
+    face_px = serializers.IntegerField(allow_null=True)
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    image_url = serializers.URLField(help_text="A small JPEG of the photo.")
+
+
+class StudioPreviewOutput(serializers.Serializer):
+    step = serializers.IntegerField()
+    url = serializers.URLField()
+
+
+class StudioModelOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    subject_id = serializers.UUIDField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    training_id = serializers.UUIDField()
+    steps = serializers.IntegerField(allow_null=True)
+    final_loss = serializers.FloatField(allow_null=True)
+    previews = StudioPreviewOutput(many=True, help_text="Checkpoint previews in step order (AI-generated).")
+
+
+class StudioTrainingOutput(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The training's id (its job's id).")
+    subject_id = serializers.UUIDField()
+    photos_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    state = StudioJobStateOutput()
+    status_url = serializers.URLField(help_text="Poll this for progress.")
+    progress_preview_url = serializers.URLField(
+        allow_null=True, help_text="The newest checkpoint preview while it trains (when state.has_preview)."
+    )
+    model_id = serializers.UUIDField(allow_null=True, help_text="The personal model, once it succeeded.")
+
+
+class StudioSubjectOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=SubjectKind.values)
+    kind_label = serializers.CharField()
+    name = serializers.CharField()
+    keep_photos = serializers.BooleanField()
+    consent_at = serializers.DateTimeField(allow_null=True, help_text="When consent was given (people only).")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    expires_after_days = serializers.IntegerField(help_text="Deleted when unused for this many days.")
+    status = serializers.ChoiceField(choices=["collecting", "training", "ready", "failed"])
+    status_label = serializers.CharField()
+    failure_message = serializers.CharField(help_text="Why the latest training failed (empty unless failed).")
+    photos_accepted = serializers.IntegerField()
+    photos_checking = serializers.IntegerField()
+    photos_unchecked = serializers.IntegerField()
+    photos_rejected = serializers.IntegerField()
+    photo_room = serializers.IntegerField(help_text="How many more photos may be uploaded now.")
+    min_photos = serializers.IntegerField()
+    max_photos = serializers.IntegerField()
+    can_train = serializers.BooleanField()
+    trainings = StudioTrainingOutput(many=True, help_text="Newest first.")
+    models = StudioModelOutput(many=True, help_text="Newest first.")
+
+
+class StudioSubjectPageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = StudioSubjectOutput(many=True)
+
+
+class StudioModelPageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = StudioModelOutput(many=True)
+
+
+class StudioFileRejectedOutput(serializers.Serializer):
+    name = serializers.CharField(help_text="The file's name as sent.")
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class StudioPhotosAddedOutput(serializers.Serializer):
+    photos = StudioPhotoOutput(many=True, help_text="The photos stored; one check of them all has started.")
+    rejected = StudioFileRejectedOutput(many=True, help_text="Files that are not photos we can use (not stored).")
+
+
+class StudioErrorOutput(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class StudioInvalidOutput(StudioErrorOutput):
+    fields = serializers.DictField(help_text="The messages per field.")
+
+
+class StudioPhotosRejectedOutput(StudioErrorOutput):
+    rejected = StudioFileRejectedOutput(many=True)
+
+
+class StudioQuotaExceededOutput(StudioErrorOutput):
+    limit = serializers.IntegerField()
+    resets_at = serializers.DateTimeField()
+
+
+NOT_FOUND = OpenApiResponse(StudioErrorOutput, description="Not yours, or no such thing.")
+INVALID = OpenApiResponse(StudioInvalidOutput, description="The request is malformed; nothing was written.")
+QUOTA = OpenApiResponse(StudioQuotaExceededOutput, description="Today's trainings are used up (see Retry-After).")
+
+
+def _url(request, name: str, *args) -> str:
+    return request.build_absolute_uri(reverse(name, args=args))
+
+
+def _photo_output(request, subject: Subject, photo: SubjectPhoto) -> dict:
+    status_ = selectors.photo_status(photo)
+    return {
+        "id": photo.id,
+        "status": status_,
+        "status_label": photo_status_label(status_),
+        "rejection": photo.rejection,
+        "reason": selectors.photo_reason(photo, kind=subject.kind),
+        "sharpness": photo.sharpness,
+        "face_px": photo.face_px,
+        "width": photo.upload.width,
+        "height": photo.upload.height,
+        "created_at": photo.created_at,
+        "image_url": _url(request, "api:studio_photo_image", photo.id),
+    }
+
+
+def _model_output(request, model: PersonalModel) -> dict:
+    result = selectors.training_result(model.training)
+    return {
+        "id": model.id,
+        "subject_id": model.subject_id,
+        "name": model.name,
+        "created_at": model.created_at,
+        "last_used_at": model.last_used_at,
+        "training_id": model.training_id,
+        "steps": result.steps if result else None,
+        "final_loss": result.final_loss if result else None,
+        "previews": [
+            {"step": p.step, "url": _url(request, "api:studio_model_preview", model.id, p.index)}
+            for p in selectors.model_previews(model)
+        ],
+    }
+
+
+def _training_output(request, training: Training) -> dict:
+    job = training.job
+    state = asdict(job_selectors.job_state(job=job))
+    model = PersonalModel.objects.filter(training=training).values_list("id", flat=True).first()
+    return {
+        "id": job.id,
+        "subject_id": training.subject_id,
+        "photos_count": training.photos_count,
+        "created_at": training.created_at,
+        "finished_at": job.finished_at,
+        "state": state,
+        "status_url": _url(request, "api:studio_training", job.id),
+        "progress_preview_url": _url(request, "api:studio_training_preview", job.id) if not job.is_finished else None,
+        "model_id": model,
+    }
+
+
+def _subject_output(request, subject: Subject) -> dict:
+    o = selectors.subject_overview(subject)
+    return {
+        "id": subject.id,
+        "kind": subject.kind,
+        "kind_label": str(subject.get_kind_display()),
+        "name": subject.name,
+        "keep_photos": subject.keep_photos,
+        "consent_at": subject.consent_at,
+        "created_at": subject.created_at,
+        "last_used_at": subject.last_used_at,
+        "expires_after_days": settings.SUBJECT_RETENTION_DAYS,
+        "status": o.status,
+        "status_label": subject_status_label(o.status),
+        "failure_message": o.failure_message,
+        "photos_accepted": o.accepted,
+        "photos_checking": o.checking,
+        "photos_unchecked": o.unchecked,
+        "photos_rejected": o.rejected,
+        "photo_room": o.room,
+        "min_photos": o.min_photos,
+        "max_photos": o.max_photos,
+        "can_train": o.can_train,
+        "trainings": [_training_output(request, t) for t in o.trainings],
+        "models": [_model_output(request, m) for m in o.models],
+    }
+
+
+def _respond_subject(request, subject_id, status_code: int = status.HTTP_200_OK) -> Response:
+    subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+    return Response(StudioSubjectOutput(_subject_output(request, subject)).data, status=status_code)
+
+
+def _error(code: str, message: str, status_code: int, **extra) -> Response:
+    return Response({"code": code, "message": message, **extra}, status=status_code)
+
+
+class AnyAcceptMixin:
+    """Images are not JSON: a client asking for image/* still gets its file, and errors stay JSON."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+class StudioPagination(PageNumberPagination):
+    page_size = 20
+    max_page_size = 50
+    page_size_query_param = "page_size"
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", int, description="The page (newest first)."),
+    OpenApiParameter("page_size", int, description="Items per page (at most 50)."),
+]
+
+# ---- subjects ------------------------------------------------------------------------------------
+
+
+class SubjectListCreateApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: StudioSubjectPageOutput},
+        operation_id="studio_subjects_list",
+        tags=TAGS,
+    )
+    def get(self, request):
+        paginator = StudioPagination()
+        page = paginator.paginate_queryset(selectors.subjects_of(owner=request.user), request, view=self)
+        return paginator.get_paginated_response([_subject_output(request, subject) for subject in page])
+
+    @extend_schema(
+        request=SubjectCreateInput,
+        responses={
+            201: StudioSubjectOutput,
+            400: INVALID,
+            409: OpenApiResponse(StudioErrorOutput, description="too_many_subjects: delete one first."),
+        },
+        description="A new subject: a person (needs consent: true) or a pet. Then upload its photos.",
+        tags=TAGS,
+    )
+    def post(self, request):
+        data = SubjectCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            subject = services.subject_create(
+                owner=request.user,
+                kind=values["kind"],
+                name=values["name"],
+                consent=values["consent"],
+                keep_photos=values["keep_photos"],
+            )
+        except services.SubjectLimitReached as exc:
+            return _error("too_many_subjects", words.subject_limit(exc.limit), status.HTTP_409_CONFLICT)
+        return _respond_subject(request, subject.id, status.HTTP_201_CREATED)
+
+
+class SubjectDetailApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses={200: StudioSubjectOutput, 404: NOT_FOUND}, tags=TAGS)
+    def get(self, request, subject_id):
+        return _respond_subject(request, subject_id)
+
+    @extend_schema(
+        request=SubjectUpdateInput,
+        responses={200: StudioSubjectOutput, 400: INVALID, 404: NOT_FOUND},
+        description="Rename the subject, or say whether its photos are kept after training.",
+        tags=TAGS,
+    )
+    def patch(self, request, subject_id):
+        subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+        data = SubjectUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        services.subject_update(subject=subject, name=values.get("name"), keep_photos=values.get("keep_photos"))
+        return _respond_subject(request, subject.id)
+
+    @extend_schema(
+        responses={204: None, 404: NOT_FOUND},
+        description="Delete the subject with every photo, check, training and model, files included.",
+        tags=TAGS,
+    )
+    def delete(self, request, subject_id):
+        services.subject_delete(subject=selectors.subject_get(owner=request.user, subject_id=subject_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# ---- photos --------------------------------------------------------------------------------------
+
+
+class SubjectPhotosApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(responses={200: StudioPhotoOutput(many=True), 404: NOT_FOUND}, tags=TAGS)
+    def get(self, request, subject_id):
+        subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+        photos = [_photo_output(request, subject, photo) for photo in subject.photos.all()]
+        return Response(StudioPhotoOutput(photos, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": PhotosUploadInput},
+        responses={
+            201: StudioPhotosAddedOutput,
+            400: OpenApiResponse(
+                StudioPhotosRejectedOutput, description="photos_rejected: none of the files is a usable photo."
+            ),
+            404: NOT_FOUND,
+            409: OpenApiResponse(StudioErrorOutput, description="too_many_photos: nothing was stored."),
+        },
+        description="Upload photos (the field `photos`, repeated). The stored ones are checked together; "
+        "poll the subject for the verdicts.",
+        tags=TAGS,
+    )
+    def post(self, request, subject_id):
+        subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+        data = PhotosUploadInput(data=request.data)
+        if not data.is_valid():
+            raise exceptions.ValidationError(data.errors)
+        try:
+            added = services.subject_photos_add(subject=subject, files=data.validated_data["photos"])
+        except services.PhotoLimitReached as exc:
+            return _error(
+                "too_many_photos", words.photo_limit(exc.room, rejected=exc.rejected), status.HTTP_409_CONFLICT
+            )
+        rejected = [
+            {"name": item.name, "code": item.code, "message": words.file_rejected(item.code)} for item in added.rejected
+        ]
+        if not added.photos:
+            return _error("photos_rejected", rejected[0]["message"], status.HTTP_400_BAD_REQUEST, rejected=rejected)
+        body = {"photos": [_photo_output(request, subject, photo) for photo in added.photos], "rejected": rejected}
+        return Response(StudioPhotosAddedOutput(body).data, status=status.HTTP_201_CREATED)
+
+
+class SubjectRecheckApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: StudioSubjectOutput,
+            404: NOT_FOUND,
+            409: OpenApiResponse(StudioErrorOutput, description="nothing_to_check"),
+        },
+        description="Check again the photos whose check could not run.",
+        tags=TAGS,
+    )
+    def post(self, request, subject_id):
+        subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+        try:
+            services.subject_photos_recheck(subject=subject)
+        except services.NothingToCheck:
+            return _error("nothing_to_check", words.nothing_to_check(), status.HTTP_409_CONFLICT)
+        return _respond_subject(request, subject.id)
+
+
+class PhotoDetailApi(APIView):
+    @extend_schema(
+        responses={
+            204: None,
+            404: NOT_FOUND,
+            409: OpenApiResponse(StudioErrorOutput, description="photo_in_use: a running training uses it."),
+        },
+        description="Remove the photo and its file.",
+        tags=TAGS,
+    )
+    def delete(self, request, photo_id):
+        photo = selectors.photo_get(owner=request.user, photo_id=photo_id)
+        try:
+            services.subject_photo_delete(photo=photo)
+        except services.PhotoInUse:
+            return _error("photo_in_use", words.photo_in_use(), status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PhotoImageApi(AnyAcceptMixin, APIView):
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: NOT_FOUND}, tags=TAGS)
+    def get(self, request, photo_id):
+        return photo_thumbnail_response(selectors.photo_get(owner=request.user, photo_id=photo_id))
+
+
+# ---- training ------------------------------------------------------------------------------------
+
+
+class SubjectTrainApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=TrainInput,
+        responses={
+            202: StudioTrainingOutput,
+            400: INVALID,
+            404: NOT_FOUND,
+            409: OpenApiResponse(
+                StudioErrorOutput, description="not_enough_photos, or training_running (one at a time per subject)."
+            ),
+            429: QUOTA,
+        },
+        description="Train a personal model from the subject's accepted photos (at least 5). Poll status_url.",
+        tags=TAGS,
+    )
+    def post(self, request, subject_id):
+        subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+        data = TrainInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            training = services.subject_train(subject=subject, submission_id=data.validated_data.get("submission_id"))
+        except services.NotEnoughPhotos as exc:
+            return _error("not_enough_photos", words.not_enough_photos(exc.accepted), status.HTTP_409_CONFLICT)
+        except services.TrainingInProgress:
+            return _error("training_running", words.training_in_progress(), status.HTTP_409_CONFLICT)
+        except job_services.QuotaExceeded as exc:
+            return quota_response(words.quota(exc.limit), owner=request.user, kind=TRAINING_KIND)
+        body = StudioTrainingOutput(_training_output(request, training)).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
+
+
+class SubjectCancelApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: StudioTrainingOutput,
+            404: NOT_FOUND,
+            409: OpenApiResponse(StudioErrorOutput, description="nothing_to_cancel"),
+        },
+        description="Stop the subject's running training (it does not count towards today's trainings).",
+        tags=TAGS,
+    )
+    def post(self, request, subject_id):
+        subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+        training = selectors.subject_overview(subject).open_training
+        if training is None or not job_services.job_cancel(job=training.job):
+            return _error("nothing_to_cancel", words.nothing_to_cancel(), status.HTTP_409_CONFLICT)
+        training.job.refresh_from_db()
+        return Response(StudioTrainingOutput(_training_output(request, training)).data)
+
+
+class TrainingDetailApi(APIView):
+    @extend_schema(responses={200: StudioTrainingOutput, 404: NOT_FOUND}, tags=TAGS)
+    def get(self, request, training_id):
+        training = selectors.training_get(owner=request.user, training_id=training_id)
+        return Response(StudioTrainingOutput(_training_output(request, training)).data)
+
+
+class TrainingPreviewApi(AnyAcceptMixin, APIView):
+    @extend_schema(
+        responses={(200, "image/png"): OpenApiTypes.BINARY, 404: NOT_FOUND},
+        description="The newest checkpoint preview of a running training (AI-generated).",
+        tags=TAGS,
+    )
+    def get(self, request, training_id):
+        training = selectors.training_get(owner=request.user, training_id=training_id)
+        key = job_selectors.job_progress_preview_key(job=training.job)
+        if key is None or not default_storage.exists(key):
+            raise exceptions.NotFound(_("There is no preview yet."))
+        response = FileResponse(default_storage.open(key, "rb"), content_type="image/png")
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+# ---- models --------------------------------------------------------------------------------------
+
+
+class ModelListApi(APIView):
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: StudioModelPageOutput},
+        operation_id="studio_models_list",
+        tags=TAGS,
+    )
+    def get(self, request):
+        paginator = StudioPagination()
+        page = paginator.paginate_queryset(selectors.personal_models_of(owner=request.user), request, view=self)
+        return paginator.get_paginated_response([_model_output(request, model) for model in page])
+
+
+class ModelDetailApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses={200: StudioModelOutput, 404: NOT_FOUND}, tags=TAGS)
+    def get(self, request, model_id):
+        model = selectors.personal_model_get(owner=request.user, model_id=model_id)
+        return Response(StudioModelOutput(_model_output(request, model)).data)
+
+    @extend_schema(
+        request=ModelUpdateInput,
+        responses={200: StudioModelOutput, 400: INVALID, 404: NOT_FOUND},
+        description="Rename the model.",
+        tags=TAGS,
+    )
+    def patch(self, request, model_id):
+        model = selectors.personal_model_get(owner=request.user, model_id=model_id)
+        data = ModelUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.personal_model_rename(model=model, name=data.validated_data["name"])
+        return Response(StudioModelOutput(_model_output(request, model)).data)
+
+    @extend_schema(
+        responses={204: None, 404: NOT_FOUND},
+        description="Delete the model and its training's files (adapter, previews, checkpoints).",
+        tags=TAGS,
+    )
+    def delete(self, request, model_id):
+        services.personal_model_delete(model=selectors.personal_model_get(owner=request.user, model_id=model_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelPreviewApi(AnyAcceptMixin, APIView):
+    @extend_schema(
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 404: NOT_FOUND},
+        description="One of the model's checkpoint previews (AI-generated), by its index in `previews`.",
+        tags=TAGS,
+    )
+    def get(self, request, model_id, index: int):
+        model = selectors.personal_model_get(owner=request.user, model_id=model_id)
+        return model_preview_response(model, index)
+
+
+class StudioQuotaApi(APIView):
+    @extend_schema(responses={200: QuotaOutput}, description="Today's trainings (per person).", tags=TAGS)
+    def get(self, request):
+        return Response(quota_output(owner=request.user, kind=TRAINING_KIND))

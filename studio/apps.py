@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class StudioConfig(AppConfig):
+    name = "studio"
+    verbose_name = _("Profile studio")
+
+    def ready(self) -> None:
+        from generation.handlers import handler_register
+        from studio.handler import PhotoCheckHandler, TrainingHandler
+
+        handler_register(PhotoCheckHandler())
+        handler_register(TrainingHandler())

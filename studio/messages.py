@@ -1,0 +1,112 @@
+"""What the studio says to people, in their language; shared by the website and the API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from gpu_worker.contract.subject_photo_check import MAX_PHOTOS, PhotoRejection
+from gpu_worker.contract.subject_training import MIN_PHOTOS
+from studio.models import SubjectKind
+
+DEFAULT_MIN_FACE_PX = 128
+
+
+def consent_required() -> str:
+    return _("Please confirm that these are photos of you, or that you have the right to use them.")
+
+
+def subject_limit(limit: int) -> str:
+    return _("You can have at most %(limit)s subjects. Delete one you no longer need first.") % {"limit": limit}
+
+
+def photo_limit(room: int, *, rejected: bool) -> str:
+    if rejected:
+        return _("This subject has too many rejected photos. Remove some of them before adding more.")
+    if room <= 0:
+        return _("A subject can have at most %(max)s photos. Remove some before adding more.") % {"max": MAX_PHOTOS}
+    return _("A subject can have at most %(max)s photos: you can add %(room)s more.") % {
+        "max": MAX_PHOTOS,
+        "room": room,
+    }
+
+
+def no_files() -> str:
+    return _("Choose at least one photo.")
+
+
+def photo_in_use() -> str:
+    return _("This photo is being used by the training that is running. Remove it once the training is done.")
+
+
+def nothing_to_check() -> str:
+    return _("There are no photos waiting to be checked again.")
+
+
+def not_enough_photos(accepted: int) -> str:
+    return _("A personal model needs at least %(min)s accepted photos; this subject has %(accepted)s.") % {
+        "min": MIN_PHOTOS,
+        "accepted": accepted,
+    }
+
+
+def training_in_progress() -> str:
+    return _("This subject is already being trained. Wait for it to finish or cancel it.")
+
+
+def quota(limit: int) -> str:
+    return _("You have used today's %(limit)s trainings. Come back tomorrow for more.") % {"limit": limit}
+
+
+def nothing_to_cancel() -> str:
+    return _("No training of this subject is running.")
+
+
+def retention_text() -> str:
+    days = settings.SUBJECT_RETENTION_DAYS
+    return _(
+        "Your photos are deleted as soon as the training succeeds, unless you tick “Keep my photos”. "
+        "The personal model is kept until you delete it, or until it has not been used for %(days)s days."
+    ) % {"days": days}
+
+
+# The file could not be stored (generation.images.ImageRejected codes).
+def file_rejected(code: str) -> str:
+    messages = {
+        "too_large": _("This file is larger than %(mb)s MB.") % {"mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024)},
+        "unsupported_format": _("Please upload a JPEG, PNG, WebP or HEIC photo."),
+        "too_many_pixels": _("This photo's dimensions are too large."),
+        "too_small": _("This photo is too small: it must be at least 64 pixels on each side."),
+    }
+    return messages.get(code) or _("This file is not a photo we can read.")
+
+
+def photo_rejection(code: str, *, kind: str, min_face_px: int | None = None) -> str:
+    """Why the check rejected a photo, in words a person understands."""
+    if code == PhotoRejection.NO_SUBJECT:
+        return {
+            SubjectKind.PERSON: _("We could not find a person in this photo."),
+            SubjectKind.DOG: _("We could not find a dog in this photo."),
+            SubjectKind.CAT: _("We could not find a cat in this photo."),
+        }.get(kind, _("We could not find a person in this photo."))
+    if code == PhotoRejection.SEVERAL_SUBJECTS:
+        return {
+            SubjectKind.PERSON: _("Two or more people are in this photo."),
+            SubjectKind.DOG: _("Two or more dogs are in this photo."),
+            SubjectKind.CAT: _("Two or more cats are in this photo."),
+        }.get(kind, _("Two or more people are in this photo."))
+    if code == PhotoRejection.NO_FACE:
+        return _("We could not see a face. Use a photo where the face is clearly visible.")
+    if code == PhotoRejection.FACE_TOO_SMALL:
+        return _("The face is too small: move closer (at least %(px)s pixels).") % {
+            "px": min_face_px or DEFAULT_MIN_FACE_PX
+        }
+    if code == PhotoRejection.BLURRY:
+        return _("This photo is blurry.")
+    if code == PhotoRejection.DUPLICATE:
+        return _("This photo is almost the same as another one.")
+    return _("We could not read this photo.")
+
+
+def photo_unchecked() -> str:
+    return _("This photo could not be checked.")

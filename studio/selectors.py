@@ -1,0 +1,221 @@
+"""Reads of the profile studio, always scoped to the owner: other people's ids are 404."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+
+from generation import selectors as job_selectors
+from generation.models import GenerationJob
+from gpu_worker.contract.subject_training import MIN_PHOTOS, TrainingResult
+from studio import messages
+from studio.models import PersonalModel, Subject, SubjectPhoto, Training
+from studio.services import MAX_PHOTOS, MAX_PHOTOS_STORED
+
+
+class PhotoStatus:
+    CHECKING = "checking"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    UNCHECKED = "unchecked"  # its check failed or was cancelled: "check again"
+
+
+class SubjectStatus:
+    COLLECTING = "collecting"  # collecting photos
+    TRAINING = "training"
+    READY = "ready"
+    FAILED = "failed"
+
+
+def subjects_of(*, owner) -> QuerySet[Subject]:
+    """Newest first, with photos, trainings and models fetched at once."""
+    photos = SubjectPhoto.objects.select_related("upload", "photo_check__job").order_by("created_at", "id")
+    trainings = Training.objects.select_related("job").order_by("-created_at")
+    models = PersonalModel.objects.select_related("training__job").order_by("-created_at")
+    return (
+        Subject.objects.filter(owner=owner)
+        .prefetch_related(
+            Prefetch("photos", queryset=photos),
+            Prefetch("trainings", queryset=trainings),
+            Prefetch("personal_models", queryset=models),
+        )
+        .order_by("-created_at")
+    )
+
+
+def subject_get(*, owner, subject_id) -> Subject:
+    return get_object_or_404(subjects_of(owner=owner), pk=subject_id)
+
+
+def photo_get(*, owner, photo_id) -> SubjectPhoto:
+    photos = SubjectPhoto.objects.filter(subject__owner=owner, upload__owner=owner).select_related(
+        "subject", "upload", "photo_check__job"
+    )
+    return get_object_or_404(photos, pk=photo_id)
+
+
+def personal_models_of(*, owner) -> QuerySet[PersonalModel]:
+    return (
+        PersonalModel.objects.filter(subject__owner=owner, training__job__owner=owner)
+        .select_related("subject", "training__job")
+        .order_by("-created_at")
+    )
+
+
+def personal_model_get(*, owner, model_id) -> PersonalModel:
+    return get_object_or_404(personal_models_of(owner=owner), pk=model_id)
+
+
+def training_get(*, owner, training_id) -> Training:
+    trainings = Training.objects.filter(subject__owner=owner, job__owner=owner).select_related("subject", "job")
+    return get_object_or_404(trainings, pk=training_id)
+
+
+# ---- photos --------------------------------------------------------------------------------------
+
+
+def photo_status(photo: SubjectPhoto) -> str:
+    if photo.verdict == SubjectPhoto.Verdict.ACCEPTED:
+        return PhotoStatus.ACCEPTED
+    if photo.verdict == SubjectPhoto.Verdict.REJECTED:
+        return PhotoStatus.REJECTED
+    check = photo.photo_check
+    if check is not None and not check.job.is_finished:
+        return PhotoStatus.CHECKING
+    return PhotoStatus.UNCHECKED
+
+
+def photo_reason(photo: SubjectPhoto, *, kind: str) -> str:
+    """Why a photo cannot be used (translated), or "" when it can or is still being checked."""
+    status = photo_status(photo)
+    if status == PhotoStatus.REJECTED:
+        min_face = photo.photo_check.min_face_px if photo.photo_check else None
+        return messages.photo_rejection(photo.rejection, kind=kind, min_face_px=min_face)
+    if status == PhotoStatus.UNCHECKED:
+        return messages.photo_unchecked()
+    return ""
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    photo: SubjectPhoto
+    status: str
+    reason: str
+
+
+def photo_rows(subject: Subject) -> list[PhotoRow]:
+    rows = []
+    for photo in subject.photos.all():
+        rows.append(PhotoRow(photo=photo, status=photo_status(photo), reason=photo_reason(photo, kind=subject.kind)))
+    return rows
+
+
+# ---- the subject as a whole ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubjectOverview:
+    subject: Subject
+    status: str
+    photos: list[PhotoRow]
+    accepted: int
+    checking: int
+    unchecked: int
+    rejected: int
+    room: int  # photos that may still be added
+    min_photos: int
+    max_photos: int
+    trainings: list[Training]
+    latest: Training | None  # the newest training, whatever its state
+    open_training: Training | None
+    models: list[PersonalModel]
+    open_checks: list[GenerationJob]  # the checks still running (the page polls them)
+
+    @property
+    def can_train(self) -> bool:
+        return self.open_training is None and self.accepted >= self.min_photos
+
+    @property
+    def history(self) -> list[Training]:
+        """The trainings that ended, newest first (the open one has its own live panel)."""
+        return [training for training in self.trainings if training.job.is_finished]
+
+    @property
+    def failure_message(self) -> str:
+        if self.status != SubjectStatus.FAILED or self.latest is None:
+            return ""
+        return job_selectors.job_error_message(self.latest.job)
+
+
+def subject_overview(subject: Subject) -> SubjectOverview:
+    """Everything a subject's page and the library show (uses the prefetches of `subjects_of`)."""
+    rows = photo_rows(subject)
+    count = {status: 0 for status in (PhotoStatus.ACCEPTED, PhotoStatus.REJECTED, "checking", "unchecked")}
+    for row in rows:
+        count[row.status] += 1
+    trainings = sorted(subject.trainings.all(), key=lambda t: t.created_at, reverse=True)
+    latest = trainings[0] if trainings else None
+    open_training = next((t for t in trainings if not t.job.is_finished), None)
+    models = sorted(subject.personal_models.all(), key=lambda m: m.created_at, reverse=True)
+    if open_training is not None:
+        status = SubjectStatus.TRAINING
+    elif latest is not None and latest.job.status == GenerationJob.Status.FAILED:
+        status = SubjectStatus.FAILED
+    elif models:
+        status = SubjectStatus.READY
+    else:
+        status = SubjectStatus.COLLECTING
+    kept = len(rows) - count[PhotoStatus.REJECTED]
+    room = max(0, min(MAX_PHOTOS - kept, MAX_PHOTOS_STORED - len(rows)))
+    open_checks = {
+        row.photo.photo_check.job_id: row.photo.photo_check.job for row in rows if row.status == PhotoStatus.CHECKING
+    }
+    return SubjectOverview(
+        subject=subject,
+        status=status,
+        photos=rows,
+        accepted=count[PhotoStatus.ACCEPTED],
+        checking=count[PhotoStatus.CHECKING],
+        unchecked=count[PhotoStatus.UNCHECKED],
+        rejected=count[PhotoStatus.REJECTED],
+        room=room,
+        min_photos=MIN_PHOTOS,
+        max_photos=MAX_PHOTOS,
+        trainings=trainings,
+        latest=latest,
+        open_training=open_training,
+        models=models,
+        open_checks=list(open_checks.values()),
+    )
+
+
+# ---- models --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    index: int
+    step: int
+
+
+def training_result(training: Training) -> TrainingResult | None:
+    return job_selectors.job_result(job=training.job)
+
+
+def model_previews(model: PersonalModel) -> list[Preview]:
+    result = training_result(model.training)
+    if result is None:
+        return []
+    steps = list(result.preview_steps) + [0] * max(0, len(result.previews) - len(result.preview_steps))
+    return [Preview(index=index, step=steps[index]) for index in range(len(result.previews))]
+
+
+def model_preview_key(model: PersonalModel, index: int) -> str | None:
+    """A preview's storage key, only if it lies under the model's own training job."""
+    result = training_result(model.training)
+    if result is None or not 0 <= index < len(result.previews):
+        return None
+    key = result.previews[index]
+    return key if key.startswith(model.training.job.output_prefix) else None

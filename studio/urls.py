@@ -1,0 +1,22 @@
+from django.urls import path
+
+from studio import views
+
+app_name = "studio"
+
+urlpatterns = [
+    path("", views.library, name="library"),
+    path("new/", views.subject_new, name="new"),
+    path("subjects/<uuid:subject_id>/", views.subject, name="subject"),
+    path("subjects/<uuid:subject_id>/edit/", views.subject_edit, name="subject_edit"),
+    path("subjects/<uuid:subject_id>/photos/", views.photos_add, name="photos_add"),
+    path("subjects/<uuid:subject_id>/recheck/", views.photos_recheck, name="photos_recheck"),
+    path("subjects/<uuid:subject_id>/train/", views.train, name="train"),
+    path("subjects/<uuid:subject_id>/delete/", views.subject_delete, name="subject_delete"),
+    path("photos/<uuid:photo_id>/image/", views.photo_image, name="photo_image"),
+    path("photos/<uuid:photo_id>/delete/", views.photo_delete, name="photo_delete"),
+    path("models/<uuid:model_id>/", views.model_detail, name="model"),
+    path("models/<uuid:model_id>/rename/", views.model_rename, name="model_rename"),
+    path("models/<uuid:model_id>/delete/", views.model_delete, name="model_delete"),
+    path("models/<uuid:model_id>/previews/<int:index>/", views.model_preview, name="model_preview"),
+]

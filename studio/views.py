@@ -1,0 +1,264 @@
+"""The studio's pages: validate → call a service or selector → render. Everything is the owner's only."""
+
+from __future__ import annotations
+
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+from PIL import Image, ImageOps
+
+from generation import selectors as job_selectors
+from generation import services as job_services
+from gpu_worker.contract.subject_training import KIND as TRAINING_KIND
+from studio import messages as words
+from studio import selectors, services
+from studio.forms import PHOTO_ACCEPT, ModelRenameForm, PhotosForm, SubjectEditForm, SubjectForm, TrainForm
+
+UPLOAD_ERRORS_KEY = "studio_upload_errors"
+THUMB_SIZE = (360, 360)
+
+
+@login_required
+@require_GET
+def library(request):
+    """My models: every subject with its status, and the models it has."""
+    subjects = [selectors.subject_overview(subject) for subject in selectors.subjects_of(owner=request.user)]
+    context = {
+        "subjects": subjects,
+        "states": _open_training_states(subjects),
+        "quota": job_services.quota_of(owner=request.user, kind=TRAINING_KIND),
+    }
+    return render(request, "studio/library.html", context)
+
+
+@login_required
+def subject_new(request):
+    form = SubjectForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                subject = services.subject_create(
+                    owner=request.user,
+                    kind=data["kind"],
+                    name=data["name"],
+                    consent=data["consent"],
+                    keep_photos=data["keep_photos"],
+                )
+            except services.ConsentRequired:
+                form.add_error("consent", words.consent_required())
+            except services.SubjectLimitReached as exc:
+                form.add_error(None, words.subject_limit(exc.limit))
+                status = 409
+            else:
+                return redirect("studio:subject", subject_id=subject.id)
+    context = {"form": form, "retention": words.retention_text()}
+    return render(request, "studio/new.html", context, status=status)
+
+
+@login_required
+@require_GET
+def subject(request, subject_id):
+    subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+    return _subject_page(request, subject, upload_errors=request.session.pop(UPLOAD_ERRORS_KEY, None))
+
+
+def _subject_page(request, subject, *, upload_errors=None, upload_error: str = "", train_error: str = "", status=200):
+    overview = selectors.subject_overview(subject)
+    context = {
+        "subject": subject,
+        "overview": overview,
+        "states": _open_training_states([overview]),
+        "photos_form": PhotosForm(),
+        "photo_accept": PHOTO_ACCEPT,
+        "train_form": TrainForm(),
+        "edit_form": SubjectEditForm(initial={"name": subject.name, "keep_photos": subject.keep_photos}),
+        "upload_errors": [
+            {"name": item["name"], "message": words.file_rejected(item["code"])} for item in (upload_errors or [])
+        ],
+        "upload_error": upload_error,
+        "train_error": train_error,
+        "retention": words.retention_text(),
+        "quota": job_services.quota_of(owner=request.user, kind=TRAINING_KIND),
+    }
+    return render(request, "studio/subject.html", context, status=status)
+
+
+def _open_training_states(overviews) -> dict:
+    """The live state of each open training, keyed by job id (the page's first paint; then it polls)."""
+    return {
+        o.open_training.job_id: job_selectors.job_state(job=o.open_training.job)
+        for o in overviews
+        if o.open_training is not None
+    }
+
+
+@login_required
+@require_POST
+def photos_add(request, subject_id):
+    subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+    form = PhotosForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _subject_page(request, subject, upload_error=form.errors["photos"][0], status=400)
+    try:
+        added = services.subject_photos_add(subject=subject, files=form.cleaned_data["photos"])
+    except services.PhotoLimitReached as exc:
+        error = words.photo_limit(exc.room, rejected=exc.rejected)
+        return _subject_page(request, subject, upload_error=error, status=400)
+    if added.rejected:
+        request.session[UPLOAD_ERRORS_KEY] = [{"name": item.name, "code": item.code} for item in added.rejected]
+    if added.photos:
+        count = len(added.photos)
+        messages.success(request, _("%(count)s photos uploaded. We are checking them now.") % {"count": count})
+    return redirect("studio:subject", subject_id=subject.id)
+
+
+@login_required
+@require_POST
+def photos_recheck(request, subject_id):
+    subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+    try:
+        services.subject_photos_recheck(subject=subject)
+    except services.NothingToCheck:
+        messages.info(request, words.nothing_to_check())
+    return redirect("studio:subject", subject_id=subject.id)
+
+
+@login_required
+@require_POST
+def photo_delete(request, photo_id):
+    photo = selectors.photo_get(owner=request.user, photo_id=photo_id)
+    subject_id = photo.subject_id
+    try:
+        services.subject_photo_delete(photo=photo)
+    except services.PhotoInUse:
+        messages.error(request, words.photo_in_use())
+    else:
+        messages.success(request, _("The photo was removed."))
+    return redirect("studio:subject", subject_id=subject_id)
+
+
+@login_required
+@require_GET
+def photo_image(request, photo_id):
+    """A photo of yours, made small for the page (the stored photo can be a 12-megapixel original)."""
+    photo = selectors.photo_get(owner=request.user, photo_id=photo_id)
+    return photo_thumbnail_response(photo)
+
+
+def photo_thumbnail_response(photo) -> HttpResponse:
+    key = photo.upload.image.name
+    if not key or not default_storage.exists(key):
+        raise Http404("No such photo.")
+    with default_storage.open(key, "rb") as handle:
+        image = Image.open(handle)
+        image.draft("RGB", THUMB_SIZE)
+        image = ImageOps.contain(image.convert("RGB"), THUMB_SIZE)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=85)
+    response = HttpResponse(buffer.getvalue(), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@login_required
+@require_POST
+def train(request, subject_id):
+    subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+    form = TrainForm(request.POST)
+    submission_id = form.cleaned_data.get("submission_id") if form.is_valid() else None
+    try:
+        services.subject_train(subject=subject, submission_id=submission_id)
+    except services.NotEnoughPhotos as exc:
+        return _subject_page(request, subject, train_error=words.not_enough_photos(exc.accepted), status=409)
+    except services.TrainingInProgress:
+        return _subject_page(request, subject, train_error=words.training_in_progress(), status=409)
+    except job_services.QuotaExceeded as exc:
+        return _subject_page(request, subject, train_error=words.quota(exc.limit), status=429)
+    messages.success(request, _("Training started. It takes a while: you can leave this page."))
+    return redirect("studio:subject", subject_id=subject.id)
+
+
+@login_required
+@require_POST
+def subject_edit(request, subject_id):
+    subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+    form = SubjectEditForm(request.POST)
+    if form.is_valid():
+        services.subject_update(
+            subject=subject, name=form.cleaned_data["name"], keep_photos=form.cleaned_data["keep_photos"]
+        )
+        messages.success(request, _("Saved."))
+    else:
+        messages.error(request, next(iter(form.errors.values()))[0])
+    return redirect("studio:subject", subject_id=subject.id)
+
+
+@login_required
+@require_POST
+def subject_delete(request, subject_id):
+    subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+    services.subject_delete(subject=subject)
+    messages.success(request, _("The subject, its photos and its models were deleted."))
+    return redirect("studio:library")
+
+
+@login_required
+@require_GET
+def model_detail(request, model_id):
+    model = selectors.personal_model_get(owner=request.user, model_id=model_id)
+    context = {
+        "model": model,
+        "result": selectors.training_result(model.training),
+        "previews": selectors.model_previews(model),
+        "rename_form": ModelRenameForm(initial={"name": model.name}),
+    }
+    return render(request, "studio/model.html", context)
+
+
+@login_required
+@require_POST
+def model_rename(request, model_id):
+    model = selectors.personal_model_get(owner=request.user, model_id=model_id)
+    form = ModelRenameForm(request.POST)
+    if form.is_valid():
+        services.personal_model_rename(model=model, name=form.cleaned_data["name"])
+        messages.success(request, _("Renamed."))
+    else:
+        messages.error(request, next(iter(form.errors.values()))[0])
+    return redirect("studio:model", model_id=model.id)
+
+
+@login_required
+@require_POST
+def model_delete(request, model_id):
+    model = selectors.personal_model_get(owner=request.user, model_id=model_id)
+    subject_id = model.subject_id
+    services.personal_model_delete(model=model)
+    messages.success(request, _("The model and its files were deleted."))
+    return redirect("studio:subject", subject_id=subject_id)
+
+
+@login_required
+@require_GET
+def model_preview(request, model_id, index: int):
+    model = selectors.personal_model_get(owner=request.user, model_id=model_id)
+    return model_preview_response(model, index)
+
+
+def model_preview_response(model, index: int) -> FileResponse:
+    key = selectors.model_preview_key(model, index)
+    if key is None or not default_storage.exists(key):
+        raise Http404("No such preview.")
+    content_type = "image/png" if key.endswith(".png") else "image/jpeg"
+    response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

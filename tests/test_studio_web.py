@@ -1,0 +1,724 @@
+"""The profile studio's website: subjects and consent, photo uploads and their checks (through the
+real GPU worker), training a personal model (real GPU worker, a few steps), the library, deletion
+of every file, retention, and privacy."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import re
+import uuid
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone, translation
+from PIL import Image, ImageDraw, ImageFilter
+
+from generation import services as job_services
+from generation.handlers import handler_for
+from generation.models import GenerationJob, Upload
+from gpu_worker.contract import JobResult, JobStatus, OutputImage
+from gpu_worker.contract.codec import encode
+from gpu_worker.contract.subject_photo_check import PhotoCheckResult, PhotoVerdict
+from gpu_worker.contract.subject_training import TrainingResult
+from ontop.periodic import PERIODIC_JOBS
+from studio import services as studio_services
+from studio.models import PersonalModel, PhotoCheck, Subject, SubjectPhoto, Training
+from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+# ---- helpers shared by the studio's test files ---------------------------------------------------
+
+
+def subject_photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """Random flat shapes (what a perceptual hash sees) over fine grain (what sharpness sees): each
+    seed is a distinct, sharp photo."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    photo = Image.new("RGB", size, tuple(int(v) for v in rng.integers(0, 256, 3)))
+    draw = ImageDraw.Draw(photo)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
+        box = (x0, y0, x0 + int(rng.integers(40, width // 2)), y0 + int(rng.integers(40, height // 2)))
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=fill)
+    grain = rng.integers(-20, 21, (height, width, 1))
+    return Image.fromarray(np.clip(np.asarray(photo).astype(int) + grain, 0, 255).astype(np.uint8))
+
+
+def image_bytes(image: Image.Image, fmt: str = "JPEG", **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def photo_file(seed: int, *, blurred: bool = False, fmt: str = "JPEG", quality: int = 90) -> SimpleUploadedFile:
+    image = subject_photo(seed)
+    if blurred:
+        image = image.filter(ImageFilter.GaussianBlur(4))
+    kwargs = {"quality": quality} if fmt == "JPEG" else {}
+    name = f"photo-{seed}{'-blurred' if blurred else ''}-q{quality}.{fmt.lower()}"
+    return SimpleUploadedFile(name, image_bytes(image, fmt, **kwargs), content_type=f"image/{fmt.lower()}")
+
+
+def stored_files(prefix: str) -> list[str]:
+    """Every file in the storage under `prefix` (a directory), recursively."""
+    try:
+        directories, files = default_storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = [f"{prefix}/{name}" for name in files]
+    for directory in directories:
+        found += stored_files(f"{prefix}/{directory}")
+    return sorted(found)
+
+
+def owner_files(owner) -> list[str]:
+    return stored_files(f"uploads/{owner.pk}") + stored_files(f"results/{owner.pk}")
+
+
+def make_subject(owner, kind: str = "dog", name: str = "Bori", **kwargs) -> Subject:
+    return studio_services.subject_create(owner=owner, kind=kind, name=name, consent=kind == "person", **kwargs)
+
+
+def add_photos(subject: Subject, seeds, **kwargs) -> studio_services.PhotosAdded:
+    return studio_services.subject_photos_add(subject=subject, files=[photo_file(seed, **kwargs) for seed in seeds])
+
+
+def random_phash(seed: int) -> str:
+    return f"{int(np.random.default_rng(1000 + seed).integers(0, 2**63)):016x}"
+
+
+def finish_check(check: PhotoCheck, rejections: dict[int, str] | None = None, phashes: dict[int, str] | None = None):
+    """What the GPU worker and finalize do for a check: every photo accepted unless `rejections`
+    (by position in the batch) says otherwise; distinct hashes unless `phashes` says otherwise."""
+    rejections, phashes = rejections or {}, phashes or {}
+    keys = check.job.spec["inputs"]["photos"]
+    verdicts = [
+        PhotoVerdict(
+            key=key,
+            accepted=index not in rejections,
+            rejection=rejections.get(index, ""),
+            sharpness=20.0 if rejections.get(index) == "blurry" else 900.0,
+            phash=phashes.get(index, random_phash(hash(key) % 10_000)),
+            subjects=1,
+            face_px=0,
+            subject_box=[0.0, 0.0, 10.0, 10.0],
+        )
+        for index, key in enumerate(keys)
+    ]
+    _succeed(check.job, PhotoCheckResult(photos=verdicts, min_face_px=128, min_sharpness=100.0))
+
+
+def finish_training(training: Training, previews: int = 2) -> list[str]:
+    """What the GPU worker and finalize do for a training: adapter files, previews, a typed result."""
+    job = training.job
+    prefix = job.output_prefix
+    keys = []
+    for index in range(previews):
+        png = image_bytes(Image.new("RGB", (64, 64), (40 * index, 90, 120)), "PNG")
+        keys.append(default_storage.save(f"{prefix}previews/step-{(index + 1) * 2:05d}.png", ContentFile(png)))
+    lora = default_storage.save(f"{prefix}model/lora.safetensors", ContentFile(b"lora"))
+    embeddings = default_storage.save(f"{prefix}model/embeddings.safetensors", ContentFile(b"emb"))
+    default_storage.save(f"{prefix}checkpoints/step-00002/state.bin", ContentFile(b"ckpt"))
+    result = TrainingResult(
+        lora_key=lora,
+        lora_sha256="0" * 64,
+        embeddings_key=embeddings,
+        embeddings_sha256="1" * 64,
+        tokens=["<s0>", "<s1>"],
+        class_word="dog",
+        base_model="tiny",
+        rank=4,
+        steps=previews * 2,
+        final_loss=0.1234,
+        losses=[0.2, 0.1234],
+        previews=keys,
+        preview_steps=[(index + 1) * 2 for index in range(previews)],
+        resumed_from_step=0,
+        photos_used=training.photos_count,
+        crops=training.photos_count,
+        seconds=1.5,
+    )
+    outputs = [OutputImage(role="preview", key=keys[-1], width=64, height=64)] if keys else []
+    _succeed(job, result, outputs=outputs)
+    return keys
+
+
+def _succeed(job: GenerationJob, typed, outputs=()) -> None:
+    handler_for(job.kind).on_success(job=job, result=typed)
+    envelope = JobResult(job_id=str(job.id), status=JobStatus.SUCCEEDED, outputs=list(outputs), data=encode(typed))
+    assert job_services.job_finalize(job_id=job.id, result=envelope)
+
+
+def accepted_subject(owner, count: int = 5, **kwargs) -> Subject:
+    subject = make_subject(owner, **kwargs)
+    finish_check(add_photos(subject, range(count)).check)
+    return subject
+
+
+def run_workers() -> None:
+    worker = run_gpu_worker_burst(timeout=540)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    run_django_worker_burst()
+
+
+# ---- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _redis(redis_clean):
+    """Every test here enqueues jobs: none may be left for a later test's GPU worker."""
+    return redis_clean
+
+
+@pytest.fixture
+def web(logged_in_client):
+    return logged_in_client
+
+
+def _page(client, url, language="en") -> str:
+    response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+# ---- subjects and consent ------------------------------------------------------------------------
+
+
+def test_the_library_is_in_the_nav_and_starts_empty(web):
+    home = _page(web, "/")
+    assert f'href="{reverse("studio:library")}"' in home
+    assert "My models" in home
+    page = _page(web, reverse("studio:library"))
+    assert 'id="empty-library"' in page
+    assert "2 of 2 trainings left today." in page
+
+
+def test_the_studio_needs_an_account(client, db):
+    response = client.get(reverse("studio:library"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_the_form_says_what_is_kept_and_for_how_long(web, settings):
+    settings.SUBJECT_RETENTION_DAYS = 30
+    page = _page(web, reverse("studio:new"))
+    assert "These are photos of me, or I have the right to use them." in page
+    assert "Your photos are deleted as soon as the training succeeds, unless you tick “Keep my photos”." in page
+    assert "until it has not been used for 30 days." in page
+    korean = _page(web, reverse("studio:new"), "ko")
+    assert "30일 동안" in korean
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("en", "Please confirm that these are photos of you, or that you have the right to use them."),
+        ("ko", "본인의 사진이거나 사용할 권리가 있는 사진인지 확인해 주세요."),
+    ],
+)
+def test_a_person_needs_consent(web, language, message):
+    response = web.post(reverse("studio:new"), {"kind": "person", "name": "Mina"}, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Subject.objects.exists()
+
+
+def test_consent_is_recorded_with_its_time(web, user):
+    before = timezone.now()
+    response = web.post(reverse("studio:new"), {"kind": "person", "name": "Mina", "consent": "on"})
+    subject = Subject.objects.get()
+    assert response["Location"] == reverse("studio:subject", args=[subject.id])
+    assert (subject.owner, subject.kind, subject.name, subject.keep_photos) == (user, "person", "Mina", False)
+    assert before <= subject.consent_at <= timezone.now()
+
+
+def test_a_pet_needs_no_consent(web):
+    response = web.post(reverse("studio:new"), {"kind": "cat", "name": "Nabi", "keep_photos": "on"})
+    assert response.status_code == 302
+    subject = Subject.objects.get()
+    assert (subject.kind, subject.consent_at, subject.keep_photos) == ("cat", None, True)
+
+
+def test_bad_subject_input_is_a_form_error(web):
+    response = web.post(reverse("studio:new"), {"kind": "horse", "name": " "}, HTTP_ACCEPT_LANGUAGE="ko")
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "누구의 사진인지 골라 주세요." in page
+    assert "이름을 지어 주세요." in page
+
+
+def test_subjects_are_limited(web, user, settings):
+    settings.STUDIO_MAX_SUBJECTS = 2
+    make_subject(user, name="Bori")
+    make_subject(user, name="Kong")
+    response = web.post(reverse("studio:new"), {"kind": "dog", "name": "Third"})
+    assert response.status_code == 409
+    assert "You can have at most 2 subjects. Delete one you no longer need first." in response.content.decode()
+    assert Subject.objects.count() == 2
+
+
+# ---- photos --------------------------------------------------------------------------------------
+
+
+def test_the_upload_form_takes_many_photos_from_a_phone(web, user):
+    subject = make_subject(user)
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert 'type="file" name="photos" id="photo-input" class="file-input" multiple accept="image/*,.heic,.heif"' in page
+    assert "0 of 5 photos accepted" in page
+    assert 'id="train-button" disabled' in page
+
+
+def test_a_batch_is_stored_and_checked_by_one_job(web, user):
+    subject = make_subject(user)
+    files = [photo_file(1), photo_file(2, fmt="PNG"), photo_file(3, fmt="WEBP")]
+    response = web.post(reverse("studio:photos_add", args=[subject.id]), {"photos": files})
+    assert response["Location"] == reverse("studio:subject", args=[subject.id])
+    photos = list(SubjectPhoto.objects.filter(subject=subject).select_related("upload", "photo_check__job"))
+    assert len(photos) == 3
+    job = GenerationJob.objects.get()
+    assert (job.kind, job.status, job.owner) == ("subject_photo_check", "queued", user)
+    assert job.spec["inputs"] == {"photos": [p.upload.image.name for p in photos]}
+    assert job.spec["params"] == {"subject_kind": "dog"}
+    assert {p.photo_check.job_id for p in photos} == {job.id}
+    for photo in photos:
+        assert photo.upload.image.name.startswith(f"uploads/{user.pk}/")
+        assert photo.upload.image.name.endswith(".jpg")
+        assert default_storage.exists(photo.upload.image.name)
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert page.count('data-status="checking"') == 3
+    assert page.count(f'data-check-url="{reverse("generation:job_status", args=[job.id])}"') == 3
+    assert "3 photos uploaded. We are checking them now." in page
+
+
+def test_a_file_that_is_not_a_photo_is_named_with_its_reason(web, user):
+    subject = make_subject(user)
+    bad = SimpleUploadedFile("notes.heic", b"not an image at all", content_type="image/heic")
+    response = web.post(reverse("studio:photos_add", args=[subject.id]), {"photos": [photo_file(1), bad]}, follow=True)
+    page = response.content.decode()
+    assert "<strong>notes.heic</strong>: This file is not a photo we can read." in page
+    assert SubjectPhoto.objects.count() == 1
+
+
+def test_more_than_twenty_photos_are_refused(web, user):
+    subject = make_subject(user)
+    add_photos(subject, range(18))
+    response = web.post(
+        reverse("studio:photos_add", args=[subject.id]), {"photos": [photo_file(s) for s in (50, 51, 52)]}
+    )
+    assert response.status_code == 400
+    assert "A subject can have at most 20 photos: you can add 2 more." in response.content.decode()
+    assert SubjectPhoto.objects.count() == 18
+    assert len(stored_files(f"uploads/{user.pk}")) == 18
+    korean = web.post(
+        reverse("studio:photos_add", args=[subject.id]),
+        {"photos": [photo_file(s) for s in (50, 51, 52)]},
+        HTTP_ACCEPT_LANGUAGE="ko",
+    )
+    assert "사진은 대상마다 20장까지 올릴 수 있어요. 2장 더 올릴 수 있어요." in korean.content.decode()
+
+
+def test_rejected_photos_do_not_count_towards_twenty(user):
+    subject = make_subject(user)
+    check = add_photos(subject, range(20)).check
+    finish_check(check, rejections={0: "blurry", 1: "no_subject"})
+    added = add_photos(subject, (30, 31))
+    assert len(added.photos) == 2
+    with pytest.raises(studio_services.PhotoLimitReached):
+        add_photos(subject, (32,))
+
+
+def test_no_photo_chosen_is_a_form_error(web, user):
+    subject = make_subject(user)
+    response = web.post(reverse("studio:photos_add", args=[subject.id]), {}, HTTP_ACCEPT_LANGUAGE="ko")
+    assert response.status_code == 400
+    assert "사진을 한 장 이상 골라 주세요." in response.content.decode()
+
+
+def test_verdicts_are_shown_with_reasons_a_person_understands(web, user):
+    subject = make_subject(user, kind="dog")
+    check = add_photos(subject, range(6)).check
+    finish_check(check, rejections={1: "several_subjects", 2: "no_subject", 3: "blurry"})
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert page.count('data-status="accepted"') == 3
+    assert page.count('data-status="rejected"') == 3
+    for reason in (
+        "Two or more dogs are in this photo.",
+        "We could not find a dog in this photo.",
+        "This photo is blurry.",
+    ):
+        assert reason in page
+    assert "3 of 5 photos accepted" in page
+    korean = _page(web, reverse("studio:subject", args=[subject.id]), "ko")
+    assert "사진에서 강아지를 찾지 못했어요." in korean
+    assert "사진이 흐려요." in korean
+
+
+def test_a_persons_face_too_small_says_how_close_to_come(web, user):
+    subject = make_subject(user, kind="person", name="Mina")
+    check = add_photos(subject, range(2)).check
+    finish_check(check, rejections={0: "face_too_small", 1: "several_subjects"})
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert "The face is too small: move closer (at least 128 pixels)." in page
+    assert "Two or more people are in this photo." in page
+
+
+def test_a_near_copy_of_an_earlier_photo_is_a_duplicate_even_in_a_later_batch(user):
+    subject = make_subject(user)
+    first = add_photos(subject, range(3)).check
+    finish_check(first, phashes={0: "ffff0000ffff0000", 1: "0f0f0f0f0f0f0f0f", 2: "123456789abcdef0"})
+    second = add_photos(subject, (10, 11)).check
+    finish_check(second, phashes={0: "ffff0000ffff0003", 1: "00000000ffffffff"})  # 2 bits from the first photo
+    photos = list(SubjectPhoto.objects.filter(subject=subject).order_by("created_at", "id"))
+    assert [(p.verdict, p.rejection) for p in photos] == [
+        ("accepted", ""),
+        ("accepted", ""),
+        ("accepted", ""),
+        ("rejected", "duplicate"),
+        ("accepted", ""),
+    ]
+    # Remove the original: the copy is the one to keep now.
+    studio_services.subject_photo_delete(photo=photos[0])
+    photos[3].refresh_from_db()
+    assert (photos[3].verdict, photos[3].rejection) == ("accepted", "")
+
+
+def test_removing_a_photo_deletes_its_file(web, user):
+    subject = make_subject(user)
+    photo = add_photos(subject, (1, 2)).photos[0]
+    key = photo.upload.image.name
+    response = web.post(reverse("studio:photo_delete", args=[photo.id]))
+    assert response["Location"] == reverse("studio:subject", args=[subject.id])
+    assert not SubjectPhoto.objects.filter(pk=photo.pk).exists()
+    assert not Upload.objects.filter(pk=photo.upload_id).exists()
+    assert not default_storage.exists(key)
+    assert len(stored_files(f"uploads/{user.pk}")) == 1
+
+
+def test_a_failed_check_can_be_run_again(web, user):
+    subject = make_subject(user)
+    check = add_photos(subject, (1, 2)).check
+    job_services.job_fail(job_id=check.job_id, code="worker_lost", message="lost")
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert page.count('data-status="unchecked"') == 2
+    assert "This photo could not be checked." in page
+    assert 'id="recheck"' in page
+    response = web.post(reverse("studio:photos_recheck", args=[subject.id]))
+    assert response.status_code == 302
+    again = PhotoCheck.objects.exclude(pk=check.pk).get()
+    assert again.job.spec["inputs"] == check.job.spec["inputs"]
+    assert set(SubjectPhoto.objects.values_list("photo_check", flat=True)) == {again.pk}
+    assert _page(web, reverse("studio:subject", args=[subject.id])).count('data-status="checking"') == 2
+
+
+def test_the_check_has_no_daily_limit(user, settings, redis_clean):
+    settings.DAILY_GENERATION_LIMIT = 1
+    subject = make_subject(user)
+    for seed in range(4):
+        add_photos(subject, (seed,))
+    assert PhotoCheck.objects.count() == 4
+
+
+def test_checks_and_photos_go_through_the_real_gpu_worker(web, user):
+    subject = make_subject(user, kind="dog")
+    photos = [photo_file(seed) for seed in range(5)]
+    blurry = photo_file(7, blurred=True)
+    copy = photo_file(0, quality=70)  # the first photo saved again: another file, the same picture
+    response = web.post(reverse("studio:photos_add", args=[subject.id]), {"photos": [*photos, blurry, copy]})
+    assert response.status_code == 302
+    run_workers()
+    job = PhotoCheck.objects.get().job
+    job.refresh_from_db()
+    assert job.status == "succeeded", (job.error_code, job.error_message)
+    rows = list(SubjectPhoto.objects.filter(subject=subject).order_by("created_at", "id"))
+    assert [(p.verdict, p.rejection) for p in rows] == [("accepted", "")] * 5 + [
+        ("rejected", "blurry"),
+        ("rejected", "duplicate"),
+    ]
+    assert all(len(p.phash) == 16 and p.sharpness is not None for p in rows)
+    assert rows[5].sharpness < 100 < rows[0].sharpness
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert "This photo is blurry." in page
+    assert "This photo is almost the same as another one." in page
+    assert "5 photos accepted: ready to train." in page
+    assert 'id="train-button" disabled' not in page
+
+
+# ---- training ------------------------------------------------------------------------------------
+
+
+def test_fewer_than_five_accepted_photos_cannot_train(web, user):
+    subject = make_subject(user)
+    finish_check(add_photos(subject, range(5)).check, rejections={4: "blurry"})
+    response = web.post(reverse("studio:train", args=[subject.id]))
+    assert response.status_code == 409
+    assert "A personal model needs at least 5 accepted photos; this subject has 4." in response.content.decode()
+    assert not Training.objects.exists()
+    with pytest.raises(studio_services.NotEnoughPhotos):
+        studio_services.subject_train(subject=subject)
+
+
+def test_training_starts_with_the_accepted_photos(web, user, settings):
+    settings.STUDIO_TRAINING_STEPS = 4
+    subject = make_subject(user)
+    finish_check(add_photos(subject, range(7)).check, rejections={6: "blurry"})
+    response = web.post(reverse("studio:train", args=[subject.id]), {"submission_id": str(uuid.uuid4())})
+    assert response["Location"] == reverse("studio:subject", args=[subject.id])
+    training = Training.objects.get()
+    job = training.job
+    accepted = [
+        p.upload.image.name for p in SubjectPhoto.objects.filter(verdict="accepted").order_by("created_at", "id")
+    ]
+    assert (job.kind, job.status, training.photos_count) == ("subject_training", "queued", 6)
+    assert job.spec["inputs"] == {"photos": accepted}
+    params = job.spec["params"]
+    assert (params["subject_kind"], params["steps"], params["checkpoint_every"]) == ("dog", 4, None)
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert f'data-status-url="{reverse("generation:job_status", args=[job.id])}"' in page
+    assert f'data-preview-url="{reverse("generation:job_progress_preview", args=[job.id])}"' in page
+    assert f'action="{reverse("generation:job_cancel", args=[job.id])}"' in page
+    assert "Waiting in line" in page
+    library = _page(web, reverse("studio:library"))
+    assert f'id="training-{job.id}"' in library
+
+
+def test_one_training_at_a_time_per_subject(web, user):
+    subject = accepted_subject(user)
+    studio_services.subject_train(subject=subject)
+    response = web.post(reverse("studio:train", args=[subject.id]))
+    assert response.status_code == 409
+    assert "This subject is already being trained." in response.content.decode()
+    assert Training.objects.count() == 1
+
+
+def test_trainings_per_day_are_limited(web, user, settings):
+    settings.STUDIO_DAILY_TRAININGS = 1
+    first, second = accepted_subject(user), accepted_subject(user, name="Kong")
+    studio_services.subject_train(subject=first)
+    response = web.post(reverse("studio:train", args=[second.id]), HTTP_ACCEPT_LANGUAGE="ko")
+    assert response.status_code == 429
+    assert "오늘 학습 1번을 모두 썼어요. 내일 다시 와 주세요." in response.content.decode()
+
+
+def test_the_training_handler_is_resumable_and_has_words_for_its_stages():
+    handler = handler_for("subject_training")
+    assert (handler.max_attempts, handler.payload_is_private) == (3, True)
+    with translation.override("en"):
+        assert str(handler.painting_label("training", 120, 1000)) == "Training (step 120 of 1000)"
+        assert str(handler.error_messages()["too_few_photos"]).startswith("Fewer than 5 of your photos could be used.")
+    with translation.override("ko"):
+        assert str(handler.painting_label("training", 120, 1000)) == "학습 중 (1000단계 중 120단계)"
+    assert set(handler.stage_labels()) == {"preparing", "training", "saving", "done"}
+    assert handler_for("subject_photo_check").daily_limit() is None
+
+
+def test_a_finished_training_makes_a_model_and_deletes_the_photos(web, user):
+    subject = accepted_subject(user)
+    photo_keys = stored_files(f"uploads/{user.pk}")
+    assert len(photo_keys) == 5
+    training = studio_services.subject_train(subject=subject)
+    previews = finish_training(training)
+    model = PersonalModel.objects.get()
+    assert (model.subject, model.training, model.name) == (subject, training, "Bori")
+    assert not SubjectPhoto.objects.exists()
+    assert not Upload.objects.exists()
+    assert stored_files(f"uploads/{user.pk}") == []
+    page = _page(web, reverse("studio:model", args=[model.id]))
+    for index in range(2):
+        assert reverse("studio:model_preview", args=[model.id, index]) in page
+    assert "0.1234" in page
+    assert "AI-generated" in page
+    image = web.get(reverse("studio:model_preview", args=[model.id, 1]))
+    assert (image.status_code, image["Content-Type"]) == (200, "image/png")
+    assert b"".join(image.streaming_content) == default_storage.open(previews[1]).read()
+    assert web.get(reverse("studio:model_preview", args=[model.id, 2])).status_code == 404
+    library = _page(web, reverse("studio:library"))
+    assert 'data-status="ready"' in library
+    assert reverse("studio:model_preview", args=[model.id, 0]) in library
+
+
+def test_keep_photos_keeps_them(user):
+    subject = accepted_subject(user, keep_photos=True)
+    finish_training(studio_services.subject_train(subject=subject))
+    assert PersonalModel.objects.count() == 1
+    assert SubjectPhoto.objects.filter(verdict="accepted").count() == 5
+    assert len(stored_files(f"uploads/{user.pk}")) == 5
+
+
+def test_a_failed_training_says_why_and_offers_to_try_again(web, user):
+    subject = accepted_subject(user)
+    training = studio_services.subject_train(subject=subject)
+    job_services.job_fail(job_id=training.job_id, code="too_few_photos", message="only 3 crops")
+    page = _page(web, reverse("studio:library"))
+    assert 'data-status="failed"' in page
+    assert "Fewer than 5 of your photos could be used. Add a few more clear photos and try again." in page
+    subject_page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert ">Try again</button>" in subject_page
+    assert web.post(reverse("studio:train", args=[subject.id])).status_code == 302
+    assert Training.objects.count() == 2
+
+
+def test_rename_and_delete_a_model(web, user):
+    subject = accepted_subject(user)
+    training = studio_services.subject_train(subject=subject)
+    finish_training(training)
+    model = PersonalModel.objects.get()
+    web.post(reverse("studio:model_rename", args=[model.id]), {"name": "Bori in summer"})
+    model.refresh_from_db()
+    assert model.name == "Bori in summer"
+    assert stored_files(f"results/{user.pk}/{training.job_id}") != []
+    response = web.post(reverse("studio:model_delete", args=[model.id]))
+    assert response["Location"] == reverse("studio:subject", args=[subject.id])
+    assert not PersonalModel.objects.exists()
+    assert not Training.objects.exists()
+    assert stored_files(f"results/{user.pk}/{training.job_id}") == []
+
+
+def test_training_through_the_real_gpu_worker(web, user, settings, monkeypatch):
+    settings.STUDIO_TRAINING_STEPS = 4
+    monkeypatch.setenv("ONTOP_GPU_TRAIN_CHECKPOINT_EVERY", "2")
+    subject = make_subject(user, kind="dog")
+    web.post(reverse("studio:photos_add", args=[subject.id]), {"photos": [photo_file(seed) for seed in range(5)]})
+    run_workers()
+    assert SubjectPhoto.objects.filter(verdict="accepted").count() == 5
+    response = web.post(reverse("studio:train", args=[subject.id]))
+    assert response.status_code == 302
+    run_workers()
+    training = Training.objects.get()
+    training.job.refresh_from_db()
+    assert training.job.status == "succeeded", (training.job.error_code, training.job.error_message)
+    model = PersonalModel.objects.get()
+    assert model.training == training
+    assert not SubjectPhoto.objects.exists()
+    assert stored_files(f"uploads/{user.pk}") == []
+    page = _page(web, reverse("studio:model", args=[model.id]))
+    assert 'id="model-steps">4<' in page
+    for index in range(2):
+        image = web.get(reverse("studio:model_preview", args=[model.id, index]))
+        assert image.status_code == 200
+        assert Image.open(io.BytesIO(b"".join(image.streaming_content))).format == "PNG"
+    # Deleting the subject deletes every file it ever had: checks, checkpoints, previews, the model.
+    assert stored_files(f"results/{user.pk}/{training.job_id}") != []
+    web.post(reverse("studio:subject_delete", args=[subject.id]))
+    assert owner_files(user) == []
+    assert (Subject.objects.count(), GenerationJob.objects.count(), PersonalModel.objects.count()) == (0, 0, 0)
+
+
+# ---- deleting everything -------------------------------------------------------------------------
+
+
+def test_deleting_a_subject_deletes_every_file(web, user, other_user):
+    theirs = accepted_subject(other_user)
+    their_files = owner_files(other_user)
+    subject = accepted_subject(user)
+    finish_training(studio_services.subject_train(subject=subject))
+    subject.keep_photos = True
+    add_photos(subject, (40, 41))  # a second batch, still being checked
+    files = owner_files(user)
+    assert len(stored_files(f"uploads/{user.pk}")) == 2
+    assert len(stored_files(f"results/{user.pk}")) == 5  # 2 previews, lora, embeddings, a checkpoint
+    assert files
+    response = web.post(reverse("studio:subject_delete", args=[subject.id]))
+    assert response["Location"] == reverse("studio:library")
+    assert owner_files(user) == []
+    assert not Subject.objects.filter(owner=user).exists()
+    assert not GenerationJob.objects.filter(owner=user).exists()
+    assert not Upload.objects.filter(owner=user).exists()
+    assert (PersonalModel.objects.count(), Training.objects.count()) == (0, 0)
+    assert owner_files(other_user) == their_files
+    assert Subject.objects.get() == theirs
+
+
+def test_the_retention_sweep_deletes_old_unused_subjects_only(user, settings):
+    settings.SUBJECT_RETENTION_DAYS = 90
+    old = accepted_subject(user)
+    finish_training(studio_services.subject_train(subject=old))
+    fresh = accepted_subject(user, name="Kong")
+    long_ago = timezone.now() - datetime.timedelta(days=91)
+    Subject.objects.filter(pk=old.pk).update(last_used_at=long_ago)
+    PersonalModel.objects.update(last_used_at=long_ago)
+    assert studio_services.subjects_expire() == 1
+    assert list(Subject.objects.all()) == [fresh]
+    assert not PersonalModel.objects.exists()
+    assert len(stored_files(f"uploads/{user.pk}")) == 5  # the fresh subject's photos
+    assert stored_files(f"results/{user.pk}") == []
+
+
+def test_using_a_model_keeps_its_subject(user):
+    subject = accepted_subject(user)
+    finish_training(studio_services.subject_train(subject=subject))
+    Subject.objects.filter(pk=subject.pk).update(last_used_at=timezone.now() - datetime.timedelta(days=200))
+    studio_services.personal_model_touch(model=PersonalModel.objects.get())
+    assert studio_services.subjects_expire() == 0
+    assert Subject.objects.count() == 1
+
+
+def test_the_sweep_runs_hourly():
+    job = next(job for job in PERIODIC_JOBS if job.function == "studio.tasks.subjects_expire")
+    assert job.interval_seconds == 3600
+
+
+# ---- privacy -------------------------------------------------------------------------------------
+
+
+def test_other_peoples_things_are_404(web, other_user):
+    subject = accepted_subject(other_user)
+    finish_training(studio_services.subject_train(subject=subject), previews=1)
+    photo = add_photos(subject, (60,)).photos[0]
+    model = PersonalModel.objects.get()
+    for method, url in [
+        ("get", reverse("studio:subject", args=[subject.id])),
+        ("post", reverse("studio:subject_edit", args=[subject.id])),
+        ("post", reverse("studio:photos_add", args=[subject.id])),
+        ("post", reverse("studio:photos_recheck", args=[subject.id])),
+        ("post", reverse("studio:train", args=[subject.id])),
+        ("post", reverse("studio:subject_delete", args=[subject.id])),
+        ("get", reverse("studio:photo_image", args=[photo.id])),
+        ("post", reverse("studio:photo_delete", args=[photo.id])),
+        ("get", reverse("studio:model", args=[model.id])),
+        ("post", reverse("studio:model_rename", args=[model.id])),
+        ("post", reverse("studio:model_delete", args=[model.id])),
+        ("get", reverse("studio:model_preview", args=[model.id, 0])),
+        ("get", reverse("generation:job_status", args=[model.training_id])),
+    ]:
+        assert getattr(web, method)(url).status_code == 404, url
+    assert Subject.objects.count() == 1
+    assert 'id="empty-library"' in _page(web, reverse("studio:library"))
+
+
+def test_photos_are_served_small_and_privately(web, user):
+    subject = make_subject(user)
+    photo = add_photos(subject, (1,)).photos[0]
+    response = web.get(reverse("studio:photo_image", args=[photo.id]))
+    assert (response.status_code, response["Content-Type"]) == (200, "image/jpeg")
+    assert response["Cache-Control"] == "private, max-age=300"
+    assert max(Image.open(io.BytesIO(response.content)).size) == 360
+
+
+def test_the_admin_shows_no_photos(admin_client, user):
+    subject = accepted_subject(user)
+    page = admin_client.get(reverse("admin:studio_subject_change", args=[subject.id])).content.decode()
+    assert "uploads/" not in page
+    assert "/studio/photos/" not in page
+    assert re.findall(r'<img src="([^"]+)"', page) == ["/static/admin/img/icon-no.svg"]  # keep_photos: False
+    assert "Bori" not in page
+
+
+# ---- languages and small screens -----------------------------------------------------------------
+
+
+def test_the_subject_page_speaks_korean(web, user):
+    subject = make_subject(user, kind="person", name="Mina")
+    finish_check(add_photos(subject, range(3)).check, rejections={0: "blurry"})
+    page = _page(web, reverse("studio:subject", args=[subject.id]), "ko")
+    for text in ("사진", "학습", "5장 중 2장"):
+        assert text in page
+    for english in ("Photos", "Train my model", "photos accepted", "Remove", "Delete this subject"):
+        assert english not in page
