@@ -73,7 +73,7 @@ class JobStateOutput(serializers.Serializer):
 
 
 class QuotaOutput(serializers.Serializer):
-    limit = serializers.IntegerField()
+    limit = serializers.IntegerField(allow_null=True, help_text="None: no daily limit for this kind.")
     used = serializers.IntegerField()
     remaining = serializers.IntegerField()
     resets_at = serializers.DateTimeField()

@@ -112,6 +112,12 @@ def gpu_job_last_sign_of_life(rq_job: Job) -> float | None:
     return started
 
 
+def gpu_attempt_stop(*, job_id: str, attempt: int) -> None:
+    """Stop one attempt of a job (not the job): set when an attempt is replaced by the next one."""
+    gpu_id = rq_job_ids(job_id, attempt)[0]
+    django_rq.get_connection("default").set(f"{CANCEL_KEY_PREFIX}{gpu_id}", "1", ex=24 * 3600)
+
+
 def gpu_job_outcome(job_id: str, attempt: int = 1) -> JobResult:
     """What became of the GPU job, as a JobResult: returned, raised, timed out, abandoned or expired."""
     rq_job = gpu_job_fetch(rq_job_ids(job_id, attempt)[0])
@@ -127,7 +133,9 @@ def gpu_job_outcome(job_id: str, attempt: int = 1) -> JobResult:
     detail = (latest.exc_string or "") if latest is not None else ""
     if "JobTimeoutException" in detail:
         return JobResult.failure(job_id, ErrorCode.TIMEOUT, "The job took too long.")
-    if "AbandonedJobError" in detail:
+    # A worker that died (killed: abandoned; shut down cold mid-job: SystemExit, or RQ's
+    # ShutDownImminentException) lost the job; a resumable kind then starts its next attempt.
+    if any(name in detail for name in ("AbandonedJobError", "SystemExit", "ShutDownImminentException")):
         return JobResult.failure(job_id, ErrorCode.WORKER_LOST, "The GPU worker stopped during the job.")
     logger.error("GPU job %s failed: %s", job_id, detail[-2000:])
     return JobResult.failure(job_id, ErrorCode.INTERNAL, "Something went wrong while making your picture.")

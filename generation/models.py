@@ -102,6 +102,9 @@ class GenerationJob(models.Model):
     submission_id = models.UUIDField(null=True, blank=True)
     # Runs of the GPU job so far: a resumable workflow's job is enqueued again when its worker dies.
     attempts = models.PositiveSmallIntegerField(default=1)
+    # When the latest attempt was queued (None: the first, queued at created_at); the sweeper's
+    # deadlines count from here, not from when the job was first made.
+    attempt_queued_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

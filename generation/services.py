@@ -176,8 +176,10 @@ def job_cancel(*, job: GenerationJob) -> bool:
         finished_at=timezone.now(),
     )
     if updated:
+        # The attempt now, not the caller's copy: a resume may have started another one meanwhile.
+        attempt = GenerationJob.objects.filter(pk=job.pk).values_list("attempts", flat=True).first() or job.attempts
         try:
-            dispatch.gpu_job_cancel(job_id=str(job.id), attempt=job.attempts)
+            dispatch.gpu_job_cancel(job_id=str(job.id), attempt=attempt)
         except RedisError:
             logger.exception("could not signal cancellation of job %s", job.id)
     return bool(updated)
@@ -272,18 +274,22 @@ def job_resume(*, job: GenerationJob) -> bool:
     """Start the next attempt of an open job. Guarded by the attempt number: two sweeps, or a
     sweep and a finalize, cannot both start one."""
     attempt = job.attempts + 1
+    queued_at = timezone.now()
     updated = GenerationJob.objects.filter(pk=job.pk, status__in=_OPEN_STATUSES, attempts=job.attempts).update(
-        attempts=attempt, status=GenerationJob.Status.QUEUED
+        attempts=attempt, status=GenerationJob.Status.QUEUED, attempt_queued_at=queued_at
     )
     if not updated:
         return False
     logger.warning("job %s lost its worker; starting attempt %d", job.id, attempt)
     try:
+        # Should the lost attempt still be running after all (a stalled GPU), it stops at its next
+        # step instead of writing into the same prefix as the new one.
+        dispatch.gpu_attempt_stop(job_id=str(job.id), attempt=job.attempts)
         dispatch.gpu_job_enqueue(spec=JobSpec.from_dict(job.spec), attempt=attempt)
     except RedisError:
         logger.exception("could not enqueue attempt %d of job %s", attempt, job.id)
         job_fail(job_id=job.id, code="service_busy", message="Our servers are busy. Please try again in a minute.")
-    job.attempts = attempt
+    job.attempts, job.attempt_queued_at = attempt, queued_at
     return True
 
 
@@ -343,7 +349,7 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
 def _job_sweep(*, job: GenerationJob, now: datetime, counts: dict[str, int]) -> None:
     """One open job: counts what was done to it in `counts`."""
     rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
-    age = now - job.created_at
+    age = now - (job.attempt_queued_at or job.created_at)  # of this attempt
     if rq_job is None:
         if age > FINALIZE_GRACE and job_lost(job=job, message="We lost track of this picture. Please try again."):
             counts["worker_lost"] += 1

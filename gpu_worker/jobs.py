@@ -39,10 +39,12 @@ def run_job(spec_data: dict[str, Any]) -> dict[str, Any]:
     except ContractError as exc:
         return JobResult.failure(job_id or "unknown", ErrorCode.UNSUPPORTED_JOB, f"bad job spec: {exc}").to_dict()
     rq_job = get_current_job()
-    cancel_key = f"{CANCEL_KEY_PREFIX}{spec.job_id}"
+    cancel_keys = [f"{CANCEL_KEY_PREFIX}{spec.job_id}"]
+    if rq_job is not None:
+        cancel_keys.append(f"{CANCEL_KEY_PREFIX}{rq_job.id}")  # this attempt only
 
     def cancel_requested() -> bool:
-        return rq_job is not None and bool(rq_job.connection.exists(cancel_key))
+        return rq_job is not None and bool(rq_job.connection.exists(*cancel_keys))
 
     progress = ProgressReporter(rq_job, cancel_requested=cancel_requested)
     if rq_job is not None and spec.on_start is not None:

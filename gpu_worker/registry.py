@@ -270,8 +270,11 @@ def _load_trainer(registry: ModelRegistry, source: Path):
     training worker runs in its own process (queue gpu-train), so generation never waits for it."""
     from diffusers import StableDiffusionXLPipeline
 
+    # Training autocasts to bf16 (ONTOP_GPU_TRAIN_MIXED_PRECISION): frozen weights already in bf16
+    # are used as they are, where fp16 ones would be re-cast at every op (and lose range).
+    dtype = torch.bfloat16 if registry.dtype == torch.float16 else registry.dtype
     pipeline = StableDiffusionXLPipeline.from_pretrained(
-        source, dtype=registry.dtype, use_safetensors=True, local_files_only=True, **_replacement_vae(registry)
+        source, dtype=dtype, use_safetensors=True, local_files_only=True, **_replacement_vae(registry)
     )
     pipeline.set_progress_bar_config(disable=True)
     if pipeline.unet.config.in_channels != 4:

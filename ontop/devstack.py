@@ -345,7 +345,8 @@ def _serve(group: ProcessGroup, env: dict[str, str], host: str, port: int) -> in
     # never holds up the short picture jobs, which have a process of their own.
     generation_kinds, training_kinds = gpu_worker_split()
     group.start("gpu-worker", [sys.executable, "-m", "gpu_worker"], {**env, "ONTOP_GPU_WORKFLOWS": generation_kinds})
-    group.start("gpu-trainer", [sys.executable, "-m", "gpu_worker"], {**env, "ONTOP_GPU_WORKFLOWS": training_kinds})
+    if training_kinds:  # an empty list would mean "serve every workflow"
+        group.start("gpu-trainer", [sys.executable, "-m", "gpu_worker"], {**env, "ONTOP_GPU_WORKFLOWS": training_kinds})
     group.start("periodic", [sys.executable, "manage.py", "periodic"], env)
     _wait_until(lambda: _port_open(port) or group.first_exited() is not None, timeout=60, what="the web server")
     print(f"\n[ontop] OnTop is running: http://{host}:{port}/   (API docs: http://{host}:{port}/api/docs/)")

@@ -80,6 +80,9 @@ class TrainingHandler(JobHandler):
                 "Fewer than %(min)s of your photos could be used. Add a few more clear photos and try again."
             )
             % {"min": MIN_PHOTOS},
+            TrainingError.DIVERGED: _(
+                "The training went wrong partway through, so there is no model to save. Please train again."
+            ),
         }
 
     def detail_url(self, job) -> str:

@@ -161,6 +161,18 @@ PERSON = (100, 50, 500, 900)
             1.0,
             (True, ""),
         ),
+        # The detector boxed the same person twice (whole body, and upper body inside it): one subject.
+        (
+            [_det("person", PERSON, 0.9), _det("person", (120, 60, 480, 500), 0.7), _det("face", (200, 80, 400, 280))],
+            1.0,
+            (True, ""),
+        ),
+        # Someone behind, their small face inside the subject's box: the subject's own face is judged.
+        (
+            [_det("person", PERSON), _det("face", (420, 60, 480, 120), 0.9), _det("face", (200, 80, 400, 280), 0.6)],
+            1.0,
+            (True, ""),
+        ),
         # An extreme close-up: a face and no person box. The face is the person.
         ([_det("face", (100, 100, 700, 800))], 1.0, (True, "")),
         ([_det("face", (100, 100, 400, 500)), _det("face", (450, 100, 750, 500))], 1.0, (False, "several_subjects")),

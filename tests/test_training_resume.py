@@ -107,9 +107,8 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(user, redis_clean):
     assert result["steps"] == STEPS
     assert result["preview_steps"] == list(range(EVERY, STEPS + 1, EVERY))
     assert len(result["losses"]) == STEPS // EVERY
-    # Only the newest training state is kept; the adapter files are there.
-    checkpoints = default_storage.listdir(f"{job.output_prefix}checkpoints")[1]
-    assert sorted(checkpoints) == ["latest.json", f"step-{STEPS:05d}.state"]
+    # The resumable state went once the model was saved; the adapter files are there.
+    assert default_storage.listdir(f"{job.output_prefix}checkpoints")[1] == ["latest.json"]
     assert default_storage.exists(result["lora_key"])
     assert default_storage.exists(result["embeddings_key"])
 

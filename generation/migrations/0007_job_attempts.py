@@ -15,4 +15,9 @@ class Migration(migrations.Migration):
             name='attempts',
             field=models.PositiveSmallIntegerField(default=1),
         ),
+        migrations.AddField(
+            model_name='generationjob',
+            name='attempt_queued_at',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
     ]

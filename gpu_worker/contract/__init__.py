@@ -11,6 +11,7 @@ they receive, and a payload that does not match raises `ContractError`.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -49,6 +50,8 @@ GPU_JOB_FUNCTION = "gpu_worker.jobs.run_job"
 # job.meta key under which the GPU worker publishes `Progress` while a job runs.
 PROGRESS_META_KEY = "ontop_progress"
 # Redis key (+ job_id) the web tier sets to ask a running job to stop; checked at every progress report.
+# The same prefix + an RQ job id stops one attempt only: the web tier sets it for an attempt it has
+# given up on (declared lost and replaced), in case that attempt is in fact still running.
 CANCEL_KEY_PREFIX = "ontop:cancel:"
 # A running job refreshes its progress at least this often; older than HEARTBEAT_TIMEOUT_SECONDS
 # means its worker died (the sweeper then fails the job).
@@ -137,6 +140,9 @@ class JobSpec:
         return decode(cls, _check_version(data), "job spec")
 
 
+_PROGRESS_OPTIONAL = ("loss", "eta_seconds", "preview_key")
+
+
 @dataclass(frozen=True)
 class Progress:
     """Live progress, written to the RQ job's meta by the GPU worker and read by the web tier."""
@@ -157,9 +163,20 @@ class Progress:
         if self.preview_key:
             check_key(self.preview_key, "preview key")
         object.__setattr__(self, "percent", min(100.0, max(0.0, float(self.percent))))
+        # JSON has no NaN: a diverging loss is shown as "no figure", never as a broken payload.
+        for name in ("loss", "eta_seconds"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                object.__setattr__(self, name, None)
 
     def to_dict(self) -> dict[str, Any]:
-        return encode(self)
+        # The training-only fields are left out when unset, so a web tier that does not know them
+        # yet (GPU workers deployed first) still reads every picture job's progress.
+        data = encode(self)
+        for name in _PROGRESS_OPTIONAL:
+            if data[name] in (None, ""):
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: Any) -> Progress:

@@ -40,6 +40,7 @@ class TrainingStage(enum.StrEnum):
 
 class TrainingError(enum.StrEnum):
     TOO_FEW_PHOTOS = "too_few_photos"  # fewer than MIN_PHOTOS usable photos after preprocessing
+    DIVERGED = "diverged"  # the loss became NaN or infinite (e.g. fp16 overflow): nothing worth saving
 
 
 @dataclass(frozen=True)

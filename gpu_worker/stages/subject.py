@@ -38,6 +38,8 @@ QUERY_LABELS: dict[str, tuple[str, str]] = {
 }
 # A face box counts as the subject's face when at least this share of it lies in the subject box.
 FACE_INSIDE_SHARE = 0.7
+# A subject box with at least this share inside a better-scoring subject box is the same subject.
+NESTED_SHARE = 0.8
 
 # Crop geometry, in units of the face box's longer side (person) or the animal box's (pet).
 FACE_CROP_SIDE = 2.2  # the face fills ~45% of the close-up: hair, ears and chin stay in
@@ -143,13 +145,25 @@ def interpret_detections(
     elif subjects:
         largest = max(d.area for d in subjects)
         subjects = [d for d in subjects if d.area >= settings.background_area_ratio * largest]
+        subjects = _without_nested(subjects)
     face = None
     if subject_kind == "person" and subjects:
         main = subjects[0]
         faces = [d for d in confident if d.label == FACE_LABEL and _share_inside(d.box, main.box) >= FACE_INSIDE_SHARE]
-        face = faces[0] if faces else None
+        # The largest face in the subject's box is theirs; a smaller one is someone behind them.
+        face = max(faces, key=lambda d: d.area) if faces else None
     others = tuple(d for d in confident if d.label == other_label and subject_kind != "person")
     return SubjectFinding(subject_kind=subject_kind, subjects=tuple(subjects), face=face, others=others, scale=scale)
+
+
+def _without_nested(subjects: list[Detection]) -> list[Detection]:
+    """The detector often boxes one person twice (the whole body, and the upper body inside it):
+    a box mostly inside a better-scoring one is the same subject, not a second one."""
+    kept: list[Detection] = []
+    for candidate in subjects:  # best score first
+        if all(_share_inside(candidate.box, other.box) < NESTED_SHARE for other in kept):
+            kept.append(candidate)
+    return kept
 
 
 def _share_inside(inner: tuple[float, ...], outer: tuple[float, ...]) -> float:

@@ -125,14 +125,24 @@ class PivotalTuner:
             module.requires_grad_(False)
             module.eval()
 
-        self._add_new_tokens(initializer_word)
-        self._add_lora()
-        if settings.gradient_checkpointing and self._on_cuda:
-            unet.enable_gradient_checkpointing()
-        self._checkpointing_on = settings.gradient_checkpointing and self._on_cuda
-
-        self._encode_examples()
-        self._build_optimizer()
+        # What close() undoes, set before anything can fail: a constructor that fails half-way
+        # (out of memory while encoding, say) must not leave its adapter or tokens on the pipeline.
+        self._checkpointing_on = False
+        self._snapshots: list[torch.Tensor] = []
+        self._tokens_added_here: list[bool] = []
+        self.optimizer = None
+        self._frozen_prompt_cache = None
+        try:
+            self._add_new_tokens(initializer_word)
+            self._add_lora()
+            if settings.gradient_checkpointing and self._on_cuda:
+                unet.enable_gradient_checkpointing()
+                self._checkpointing_on = True
+            self._encode_examples()
+            self._build_optimizer()
+        except BaseException:
+            self.close()
+            raise
         self._sample_generator = torch.Generator("cpu").manual_seed(seed)  # example order, timesteps
         self._noise_generator = torch.Generator(self.device).manual_seed(seed + 1)  # latents, noise
         self._order: list[int] = []  # this epoch's remaining example indices
@@ -571,8 +581,8 @@ class PivotalTuner:
         if TRAINING_ADAPTER in getattr(unet, "peft_config", {}):
             unet.delete_adapters(TRAINING_ADAPTER)
         with torch.no_grad():
-            for pair_index, (_, text_encoder) in enumerate(encoder_pairs(pipeline)):
-                text_encoder.get_input_embeddings().weight.copy_(self._snapshots[pair_index])
+            for snapshot, (_, text_encoder) in zip(self._snapshots, encoder_pairs(pipeline), strict=False):
+                text_encoder.get_input_embeddings().weight.copy_(snapshot)
         if any(self._tokens_added_here):
             remove_tokens(pipeline, self.tokens)
         for module in (unet, pipeline.vae, pipeline.text_encoder, pipeline.text_encoder_2):

@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass, field
 
 from gpu_worker.storage import Storage, StorageMissing
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 @dataclass
 class Manifest:
     step: int
     state_key: str
+    fingerprint: str = ""  # what the run was (photos, length, LoRA shape): see the workflow's _fingerprint
     losses: list[float] = field(default_factory=list)  # one mean per checkpoint interval
     previews: list[str] = field(default_factory=list)
     preview_steps: list[int] = field(default_factory=list)
@@ -60,3 +61,11 @@ def checkpoint_save(storage: Storage, prefix: str, manifest: Manifest, state: by
     storage.write(manifest_key(prefix), json.dumps(asdict(manifest)).encode(), "application/json")
     if previous is not None and previous.state_key != manifest.state_key:
         storage.delete(previous.state_key)
+
+
+def checkpoint_discard(storage: Storage, prefix: str) -> None:
+    """After the model is saved: the state file goes (the manifest stays, pointing at nothing,
+    so a late retry starts over rather than resuming a finished run)."""
+    manifest = manifest_load(storage, prefix)
+    if manifest is not None:
+        storage.delete(manifest.state_key)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -29,12 +31,13 @@ from gpu_worker.contract.subject_training import (
 from gpu_worker.errors import BadImage, WorkflowError
 from gpu_worker.images import decode_rgb
 from gpu_worker.stages.subject import prepare_subject_crops
-from gpu_worker.training.pivotal import PivotalTuner, TrainingExample
+from gpu_worker.training.pivotal import STATE_FORMAT, PivotalTuner, TrainingExample
 from gpu_worker.training.settings import TrainingSettings
 from gpu_worker.workflow import WorkflowContext, ai_generated_pnginfo, workflow
 from gpu_worker.workflows.subject_photo_check.settings import SubjectSettings
 from gpu_worker.workflows.subject_training.checkpoints import (
     Manifest,
+    checkpoint_discard,
     checkpoint_save,
     manifest_load,
     state_key,
@@ -51,6 +54,10 @@ LOSS_SMOOTHING = 0.9  # the loss people see is an exponential moving average: on
 
 class TooFewPhotos(WorkflowError):
     code = TrainingError.TOO_FEW_PHOTOS
+
+
+class TrainingDiverged(WorkflowError):
+    code = TrainingError.DIVERGED
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,10 @@ def run(ctx: WorkflowContext, params: TrainingParams) -> TrainingResult:
     ctx.progress.report(TrainingStage.PREPARING, PREPARE_END)
 
     pipeline = ctx.models.get("trainer")
-    with ctx.models.exclusive(pipeline):
-        tuner = PivotalTuner(
+    fingerprint = _fingerprint(ctx, params, training, steps, examples)
+
+    def new_tuner() -> PivotalTuner:
+        return PivotalTuner(
             pipeline,
             training,
             examples,
@@ -110,8 +119,17 @@ def run(ctx: WorkflowContext, params: TrainingParams) -> TrainingResult:
             seed=params.seed,
             total_steps=steps,
         )
+
+    with ctx.models.exclusive(pipeline):
+        tuner = new_tuner()
         try:
-            manifest = _resume(ctx, tuner, prefix, photos_used, len(examples))
+            manifest = _resume(ctx, tuner, fingerprint, photos_used, len(examples))
+            if manifest is None:  # the checkpoint does not fit this run: start again, cleanly
+                tuner.close()
+                tuner = new_tuner()
+                manifest = Manifest(
+                    step=0, state_key="", fingerprint=fingerprint, photos_used=photos_used, crops=len(examples)
+                )
             resumed_from = manifest.step
             with ctx.timed("train"):
                 _train(ctx, tuner, manifest, steps=steps, every=every, phrase=phrase, settings=training)
@@ -123,6 +141,8 @@ def run(ctx: WorkflowContext, params: TrainingParams) -> TrainingResult:
         lora_key, embeddings_key = f"{prefix}personal-lora.safetensors", f"{prefix}personal-embeddings.safetensors"
         ctx.storage.write(lora_key, lora, "application/octet-stream")
         ctx.storage.write(embeddings_key, embeddings, "application/octet-stream")
+        # The model is saved: the resumable state (optimiser moments, ~3x the LoRA) is not needed.
+        checkpoint_discard(ctx.storage, prefix)
     if manifest.previews:
         ctx.outputs.append(_preview_output(ctx, manifest.previews[-1]))
     ctx.progress.report(TrainingStage.DONE, 100)
@@ -168,11 +188,44 @@ def _examples(ctx: WorkflowContext, params: TrainingParams, phrase: str, setting
     return [TrainingExample(image=c.image, caption=c.caption) for c in crops], used
 
 
-def _resume(ctx: WorkflowContext, tuner: PivotalTuner, prefix: str, photos_used: int, crops: int) -> Manifest:
-    manifest = manifest_load(ctx.storage, prefix)
+def _fingerprint(
+    ctx: WorkflowContext, params: TrainingParams, training: TrainingSettings, steps: int, examples: list
+) -> str:
+    """What a checkpoint must have been made with to be resumed: the same photos and crops, the same
+    run length and LoRA shape. A deploy that changed any of these starts the training again."""
+    keys = ctx.spec.inputs.get(PHOTOS_INPUT, [])
+    described = json.dumps(
+        [
+            sorted([keys] if isinstance(keys, str) else keys),
+            params.seed,
+            steps,
+            len(examples),
+            training.rank,
+            training.resolution,
+            training.batch_size,
+            training.gradient_accumulation,
+            STATE_FORMAT,
+        ],
+    )
+    return hashlib.sha256(described.encode()).hexdigest()[:32]
+
+
+def _resume(
+    ctx: WorkflowContext, tuner: PivotalTuner, fingerprint: str, photos_used: int, crops: int
+) -> Manifest | None:
+    """The newest checkpoint loaded into the tuner; a fresh manifest when there is none; None when
+    there is one that cannot be used (made for another run, or damaged): the caller starts over."""
+    manifest = manifest_load(ctx.storage, ctx.spec.output_prefix)
     if manifest is None:
-        return Manifest(step=0, state_key="", photos_used=photos_used, crops=crops)
-    tuner.load_state(ctx.storage.read(manifest.state_key))
+        return Manifest(step=0, state_key="", fingerprint=fingerprint, photos_used=photos_used, crops=crops)
+    if manifest.fingerprint != fingerprint:
+        logger.warning("job %s: its checkpoint was made for another run; training starts again", ctx.job_id)
+        return None
+    try:
+        tuner.load_state(ctx.storage.read(manifest.state_key))
+    except Exception:
+        logger.exception("job %s: its checkpoint cannot be loaded; training starts again", ctx.job_id)
+        return None
     logger.info("job %s resumes training at step %d", ctx.job_id, manifest.step)
     return manifest
 
@@ -193,6 +246,8 @@ def _train(
     latest_preview = manifest.previews[-1] if manifest.previews else ""
     while tuner.step < steps:
         loss = tuner.train_step()
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"The training loss became {loss} at step {tuner.step}; the model cannot be saved.")
         interval.append(loss)
         smoothed = loss if smoothed is None else LOSS_SMOOTHING * smoothed + (1 - LOSS_SMOOTHING) * loss
         done = tuner.step - first_step
