@@ -129,6 +129,8 @@ def gpu_job_outcome(job_id: str, attempt: int = 1) -> JobResult:
         except ContractError as exc:
             logger.error("GPU job %s returned a malformed result: %s", job_id, exc)
             return JobResult.failure(job_id, ErrorCode.INTERNAL, "The GPU worker returned a result we could not read.")
+    if rq_job.is_canceled:  # taken off the queue by a cancel before any worker ran it
+        return JobResult.failure(job_id, ErrorCode.CANCELLED, "The job was cancelled before it started.")
     latest = rq_job.latest_result()
     detail = (latest.exc_string or "") if latest is not None else ""
     if "JobTimeoutException" in detail:

@@ -257,7 +257,17 @@ def job_finalize_from_queue(*, job_id: uuid.UUID, attempt: int = 1) -> tuple[Job
     lost = job is not None and result.error is not None and result.error.code == ErrorCode.WORKER_LOST
     if lost and job_lost(job=job, message=result.error.message):
         return result, True
-    return result, job_finalize(job_id=job_id, result=result)
+    changed = job_finalize(job_id=job_id, result=result)
+    if job is not None and GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.CANCELLED).exists():
+        # The GPU has stopped now: whatever it wrote before it noticed the cancel (a training's
+        # checkpoints and previews, made from people's photos) goes. A cancelled job keeps nothing.
+        _job_files_delete(job=job)
+    return result, changed
+
+
+def _job_files_delete(*, job: GenerationJob) -> None:
+    for key in list(_stored_files(default_storage, job.output_prefix.rstrip("/"))):
+        default_storage.delete(key)
 
 
 def job_lost(*, job: GenerationJob, message: str) -> bool:

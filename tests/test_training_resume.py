@@ -133,3 +133,33 @@ def test_the_finalize_of_a_replaced_attempt_changes_nothing(user, redis_clean):
     _, changed = services.job_finalize_from_queue(job_id=job.id, attempt=1)
     job.refresh_from_db()
     assert (changed, job.status, job.attempts) == (False, GenerationJob.Status.QUEUED, 3)
+
+
+def test_a_cancelled_training_leaves_no_checkpoint_or_preview_behind(user, redis_clean):
+    job = _training_job(user)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "gpu_worker"],
+        cwd=BASE_DIR,
+        env={**os.environ, "ONTOP_GPU_WORKFLOWS": KIND},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(lambda: (m := _manifest(job)) and m["step"] >= EVERY, 240, "the first checkpoint")
+        run_django_worker_burst()  # the "running" notice
+        assert services.job_cancel(job=GenerationJob.objects.get(pk=job.pk)) is True
+        # The worker stops at its next step; then finalize runs behind it.
+        _wait(lambda: dispatch.gpu_job_fetch(job.gpu_rq_job_id).get_status() == "finished", 120, "the stop")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert dispatch.gpu_job_fetch(job.gpu_rq_job_id).return_value()["error"]["code"] == "cancelled"
+    run_django_worker_burst()
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (GenerationJob.Status.CANCELLED, "cancelled")
+    left = [
+        os.path.join(root, name)
+        for root, _, names in os.walk(default_storage.path(job.output_prefix))
+        for name in names
+    ]
+    assert left == []
