@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -207,6 +209,7 @@ def job_delete(*, job: GenerationJob) -> None:
             upload.delete()
     for key in keys:
         default_storage.delete(key)
+    _empty_directories_remove(job.output_prefix)
     if orphan:
         default_storage.delete(upload.image.name)
 
@@ -268,6 +271,21 @@ def job_finalize_from_queue(*, job_id: uuid.UUID, attempt: int = 1) -> tuple[Job
 def _job_files_delete(*, job: GenerationJob) -> None:
     for key in list(_stored_files(default_storage, job.output_prefix.rstrip("/"))):
         default_storage.delete(key)
+    _empty_directories_remove(job.output_prefix)
+
+
+def _empty_directories_remove(prefix: str) -> None:
+    """A local media directory keeps no empty folders named after deleted jobs (object storage has
+    no folders)."""
+    if not hasattr(default_storage, "path"):
+        return
+    root = Path(default_storage.path(prefix.rstrip("/")))
+    if not root.is_dir():
+        return
+    deepest_first = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+    for directory in [*deepest_first, root]:
+        with contextlib.suppress(OSError):  # not empty: something else lives there
+            directory.rmdir()
 
 
 def job_lost(*, job: GenerationJob, message: str) -> bool:

@@ -8,12 +8,12 @@ from dataclasses import asdict
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -73,6 +73,11 @@ def _bool_field(help_text: str, **kwargs) -> serializers.BooleanField:
 
 
 class SubjectCreateInput(StudioInput):
+    submission_id = StrictUUIDField(
+        required=False,
+        help_text="Optional idempotency key: send the same id again (a retry, a double tap) and get the same "
+        "subject back instead of a second one.",
+    )
     kind = serializers.ChoiceField(
         choices=SubjectKind.values,
         error_messages={
@@ -106,8 +111,10 @@ class SubjectUpdateInput(StudioInput):
 
 
 class PhotosUploadInput(StudioInput):
+    # An empty or unusable file is not an input error: it is reported by name in `rejected` and the
+    # other files are still stored (studio.services.subject_photos_add).
     photos = serializers.ListField(
-        child=serializers.FileField(),
+        child=serializers.FileField(allow_empty_file=True),
         allow_empty=False,
         error_messages={
             "required": gettext_lazy("Choose at least one photo."),
@@ -144,7 +151,11 @@ class StudioPhotoOutput(serializers.Serializer):
     )
     reason = serializers.CharField(help_text="Why it cannot be used, in the request's language; empty when it can.")
     sharpness = serializers.FloatField(allow_null=True)
-    face_px = serializers.IntegerField(allow_null=True)
+    face_px = serializers.IntegerField(
+        allow_null=True,
+        help_text="People only: the face's shorter side in pixels (0: no face found). Null for pets and "
+        "before the check.",
+    )
     width = serializers.IntegerField()
     height = serializers.IntegerField()
     created_at = serializers.DateTimeField()
@@ -180,6 +191,12 @@ class StudioTrainingOutput(serializers.Serializer):
         allow_null=True, help_text="The newest checkpoint preview while it trains (when state.has_preview)."
     )
     model_id = serializers.UUIDField(allow_null=True, help_text="The personal model, once it succeeded.")
+    steps = serializers.IntegerField(allow_null=True, help_text="Steps trained (null unless it succeeded).")
+    final_loss = serializers.FloatField(allow_null=True, help_text="The last step's loss (null unless it succeeded).")
+    seconds = serializers.FloatField(allow_null=True, help_text="How long it trained (null unless it succeeded).")
+    photos_used = serializers.IntegerField(
+        allow_null=True, help_text="Photos the training could use (null unless it succeeded)."
+    )
 
 
 class StudioSubjectOutput(serializers.Serializer):
@@ -250,9 +267,41 @@ class StudioQuotaExceededOutput(StudioErrorOutput):
     resets_at = serializers.DateTimeField()
 
 
-NOT_FOUND = OpenApiResponse(StudioErrorOutput, description="Not yours, or no such thing.")
-INVALID = OpenApiResponse(StudioInvalidOutput, description="The request is malformed; nothing was written.")
+NOT_FOUND = OpenApiResponse(
+    StudioErrorOutput,
+    description="not_found: not yours, or no such thing (the message, in the request's language, names nothing).",
+)
+INVALID = OpenApiResponse(
+    StudioInvalidOutput,
+    description="invalid: the request is malformed; nothing was written. `fields` has the messages per field.",
+)
 QUOTA = OpenApiResponse(StudioQuotaExceededOutput, description="Today's trainings are used up (see Retry-After).")
+PAGE_NOT_FOUND = OpenApiResponse(StudioErrorOutput, description="not_found: there is no such page.")
+UNAUTHENTICATED = OpenApiResponse(
+    StudioErrorOutput, description="not_authenticated (no token) or authentication_failed (a bad token)."
+)
+UNSUPPORTED_MEDIA = OpenApiResponse(
+    StudioErrorOutput, description="unsupported_media_type: the body is not in the documented content type."
+)
+
+
+def studio_schema(*, responses: dict, **kwargs):
+    """extend_schema with what every studio operation can answer: 401 without a valid token, and 415
+    for a body of another content type than the documented one."""
+    everywhere = {401: UNAUTHENTICATED}
+    if kwargs.get("request") is not None:
+        everywhere[415] = UNSUPPORTED_MEDIA
+    return extend_schema(responses={**responses, **everywhere}, tags=TAGS, **kwargs)
+
+
+class StudioApiView(APIView):
+    """A studio endpoint. A missing thing (or someone else's) is 404 `not_found` with a message in the
+    request's language that names no model ("No Subject matches..." would)."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, Http404):
+            exc = exceptions.NotFound(words.not_found())
+        return super().handle_exception(exc)
 
 
 def _url(request, name: str, *args) -> str:
@@ -268,7 +317,7 @@ def _photo_output(request, subject: Subject, photo: SubjectPhoto) -> dict:
         "rejection": photo.rejection,
         "reason": selectors.photo_reason(photo, kind=subject.kind),
         "sharpness": photo.sharpness,
-        "face_px": photo.face_px,
+        "face_px": photo.face_px if subject.kind == SubjectKind.PERSON else None,
         "width": photo.upload.width,
         "height": photo.upload.height,
         "created_at": photo.created_at,
@@ -298,6 +347,7 @@ def _training_output(request, training: Training) -> dict:
     job = training.job
     state = asdict(job_selectors.job_state(job=job))
     model = PersonalModel.objects.filter(training=training).values_list("id", flat=True).first()
+    result = selectors.training_result(training)
     return {
         "id": job.id,
         "subject_id": training.subject_id,
@@ -308,6 +358,10 @@ def _training_output(request, training: Training) -> dict:
         "status_url": _url(request, "api:studio_training", job.id),
         "progress_preview_url": _url(request, "api:studio_training_preview", job.id) if not job.is_finished else None,
         "model_id": model,
+        "steps": result.steps if result else None,
+        "final_loss": result.final_loss if result else None,
+        "seconds": result.seconds if result else None,
+        "photos_used": result.photos_used if result else None,
     }
 
 
@@ -369,21 +423,19 @@ PAGE_PARAMETERS = [
 # ---- subjects ------------------------------------------------------------------------------------
 
 
-class SubjectListCreateApi(APIView):
+class SubjectListCreateApi(StudioApiView):
     parser_classes = [JSONParser]
 
-    @extend_schema(
-        parameters=PAGE_PARAMETERS,
-        responses={200: StudioSubjectPageOutput},
-        operation_id="studio_subjects_list",
-        tags=TAGS,
+    @studio_schema(
+        parameters=PAGE_PARAMETERS, responses={200: StudioSubjectPageOutput}, operation_id="studio_subjects_list"
     )
     def get(self, request):
         paginator = StudioPagination()
         page = paginator.paginate_queryset(selectors.subjects_of(owner=request.user), request, view=self)
-        return paginator.get_paginated_response([_subject_output(request, subject) for subject in page])
+        results = StudioSubjectOutput([_subject_output(request, subject) for subject in page], many=True).data
+        return paginator.get_paginated_response(results)
 
-    @extend_schema(
+    @studio_schema(
         request=SubjectCreateInput,
         responses={
             201: StudioSubjectOutput,
@@ -391,7 +443,6 @@ class SubjectListCreateApi(APIView):
             409: OpenApiResponse(StudioErrorOutput, description="too_many_subjects: delete one first."),
         },
         description="A new subject: a person (needs consent: true) or a pet. Then upload its photos.",
-        tags=TAGS,
     )
     def post(self, request):
         data = SubjectCreateInput(data=request.data)
@@ -404,24 +455,24 @@ class SubjectListCreateApi(APIView):
                 name=values["name"],
                 consent=values["consent"],
                 keep_photos=values["keep_photos"],
+                submission_id=values.get("submission_id"),
             )
         except services.SubjectLimitReached as exc:
             return _error("too_many_subjects", words.subject_limit(exc.limit), status.HTTP_409_CONFLICT)
         return _respond_subject(request, subject.id, status.HTTP_201_CREATED)
 
 
-class SubjectDetailApi(APIView):
+class SubjectDetailApi(StudioApiView):
     parser_classes = [JSONParser]
 
-    @extend_schema(responses={200: StudioSubjectOutput, 404: NOT_FOUND}, tags=TAGS)
+    @studio_schema(responses={200: StudioSubjectOutput, 404: NOT_FOUND})
     def get(self, request, subject_id):
         return _respond_subject(request, subject_id)
 
-    @extend_schema(
+    @studio_schema(
         request=SubjectUpdateInput,
         responses={200: StudioSubjectOutput, 400: INVALID, 404: NOT_FOUND},
         description="Rename the subject, or say whether its photos are kept after training.",
-        tags=TAGS,
     )
     def patch(self, request, subject_id):
         subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
@@ -431,10 +482,9 @@ class SubjectDetailApi(APIView):
         services.subject_update(subject=subject, name=values.get("name"), keep_photos=values.get("keep_photos"))
         return _respond_subject(request, subject.id)
 
-    @extend_schema(
+    @studio_schema(
         responses={204: None, 404: NOT_FOUND},
         description="Delete the subject with every photo, check, training and model, files included.",
-        tags=TAGS,
     )
     def delete(self, request, subject_id):
         services.subject_delete(subject=selectors.subject_get(owner=request.user, subject_id=subject_id))
@@ -444,28 +494,33 @@ class SubjectDetailApi(APIView):
 # ---- photos --------------------------------------------------------------------------------------
 
 
-class SubjectPhotosApi(APIView):
+class SubjectPhotosApi(StudioApiView):
     parser_classes = [MultiPartParser]
 
-    @extend_schema(responses={200: StudioPhotoOutput(many=True), 404: NOT_FOUND}, tags=TAGS)
+    @studio_schema(responses={200: StudioPhotoOutput(many=True), 404: NOT_FOUND})
     def get(self, request, subject_id):
         subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
         photos = [_photo_output(request, subject, photo) for photo in subject.photos.all()]
         return Response(StudioPhotoOutput(photos, many=True).data)
 
-    @extend_schema(
+    @studio_schema(
         request={"multipart/form-data": PhotosUploadInput},
         responses={
             201: StudioPhotosAddedOutput,
             400: OpenApiResponse(
-                StudioPhotosRejectedOutput, description="photos_rejected: none of the files is a usable photo."
+                PolymorphicProxySerializer(
+                    component_name="StudioPhotosBadRequest",
+                    serializers=[StudioPhotosRejectedOutput, StudioInvalidOutput],
+                    resource_type_field_name=None,
+                ),
+                description="photos_rejected (with `rejected`): none of the files is a usable photo, nothing was "
+                "stored; or invalid (with `fields`): no file was sent.",
             ),
             404: NOT_FOUND,
             409: OpenApiResponse(StudioErrorOutput, description="too_many_photos: nothing was stored."),
         },
         description="Upload photos (the field `photos`, repeated). The stored ones are checked together; "
         "poll the subject for the verdicts.",
-        tags=TAGS,
     )
     def post(self, request, subject_id):
         subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
@@ -487,8 +542,8 @@ class SubjectPhotosApi(APIView):
         return Response(StudioPhotosAddedOutput(body).data, status=status.HTTP_201_CREATED)
 
 
-class SubjectRecheckApi(APIView):
-    @extend_schema(
+class SubjectRecheckApi(StudioApiView):
+    @studio_schema(
         request=None,
         responses={
             200: StudioSubjectOutput,
@@ -496,7 +551,6 @@ class SubjectRecheckApi(APIView):
             409: OpenApiResponse(StudioErrorOutput, description="nothing_to_check"),
         },
         description="Check again the photos whose check could not run.",
-        tags=TAGS,
     )
     def post(self, request, subject_id):
         subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
@@ -507,15 +561,14 @@ class SubjectRecheckApi(APIView):
         return _respond_subject(request, subject.id)
 
 
-class PhotoDetailApi(APIView):
-    @extend_schema(
+class PhotoDetailApi(StudioApiView):
+    @studio_schema(
         responses={
             204: None,
             404: NOT_FOUND,
             409: OpenApiResponse(StudioErrorOutput, description="photo_in_use: a running training uses it."),
         },
         description="Remove the photo and its file.",
-        tags=TAGS,
     )
     def delete(self, request, photo_id):
         photo = selectors.photo_get(owner=request.user, photo_id=photo_id)
@@ -526,8 +579,8 @@ class PhotoDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PhotoImageApi(AnyAcceptMixin, APIView):
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: NOT_FOUND}, tags=TAGS)
+class PhotoImageApi(AnyAcceptMixin, StudioApiView):
+    @studio_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: NOT_FOUND})
     def get(self, request, photo_id):
         return photo_thumbnail_response(selectors.photo_get(owner=request.user, photo_id=photo_id))
 
@@ -535,10 +588,10 @@ class PhotoImageApi(AnyAcceptMixin, APIView):
 # ---- training ------------------------------------------------------------------------------------
 
 
-class SubjectTrainApi(APIView):
+class SubjectTrainApi(StudioApiView):
     parser_classes = [JSONParser]
 
-    @extend_schema(
+    @studio_schema(
         request=TrainInput,
         responses={
             202: StudioTrainingOutput,
@@ -550,7 +603,6 @@ class SubjectTrainApi(APIView):
             429: QUOTA,
         },
         description="Train a personal model from the subject's accepted photos (at least 5). Poll status_url.",
-        tags=TAGS,
     )
     def post(self, request, subject_id):
         subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
@@ -559,7 +611,8 @@ class SubjectTrainApi(APIView):
         try:
             training = services.subject_train(subject=subject, submission_id=data.validated_data.get("submission_id"))
         except services.NotEnoughPhotos as exc:
-            return _error("not_enough_photos", words.not_enough_photos(exc.accepted), status.HTTP_409_CONFLICT)
+            message = words.not_enough_photos(exc.accepted, exc.checking)
+            return _error("not_enough_photos", message, status.HTTP_409_CONFLICT)
         except services.TrainingInProgress:
             return _error("training_running", words.training_in_progress(), status.HTTP_409_CONFLICT)
         except job_services.QuotaExceeded as exc:
@@ -568,8 +621,8 @@ class SubjectTrainApi(APIView):
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
 
 
-class SubjectCancelApi(APIView):
-    @extend_schema(
+class SubjectCancelApi(StudioApiView):
+    @studio_schema(
         request=None,
         responses={
             200: StudioTrainingOutput,
@@ -577,7 +630,6 @@ class SubjectCancelApi(APIView):
             409: OpenApiResponse(StudioErrorOutput, description="nothing_to_cancel"),
         },
         description="Stop the subject's running training (it does not count towards today's trainings).",
-        tags=TAGS,
     )
     def post(self, request, subject_id):
         subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
@@ -588,18 +640,17 @@ class SubjectCancelApi(APIView):
         return Response(StudioTrainingOutput(_training_output(request, training)).data)
 
 
-class TrainingDetailApi(APIView):
-    @extend_schema(responses={200: StudioTrainingOutput, 404: NOT_FOUND}, tags=TAGS)
+class TrainingDetailApi(StudioApiView):
+    @studio_schema(responses={200: StudioTrainingOutput, 404: NOT_FOUND})
     def get(self, request, training_id):
         training = selectors.training_get(owner=request.user, training_id=training_id)
         return Response(StudioTrainingOutput(_training_output(request, training)).data)
 
 
-class TrainingPreviewApi(AnyAcceptMixin, APIView):
-    @extend_schema(
+class TrainingPreviewApi(AnyAcceptMixin, StudioApiView):
+    @studio_schema(
         responses={(200, "image/png"): OpenApiTypes.BINARY, 404: NOT_FOUND},
         description="The newest checkpoint preview of a running training (AI-generated).",
-        tags=TAGS,
     )
     def get(self, request, training_id):
         training = selectors.training_get(owner=request.user, training_id=training_id)
@@ -614,32 +665,30 @@ class TrainingPreviewApi(AnyAcceptMixin, APIView):
 # ---- models --------------------------------------------------------------------------------------
 
 
-class ModelListApi(APIView):
-    @extend_schema(
-        parameters=PAGE_PARAMETERS,
-        responses={200: StudioModelPageOutput},
-        operation_id="studio_models_list",
-        tags=TAGS,
+class ModelListApi(StudioApiView):
+    @studio_schema(
+        parameters=PAGE_PARAMETERS, responses={200: StudioModelPageOutput}, operation_id="studio_models_list"
     )
     def get(self, request):
         paginator = StudioPagination()
         page = paginator.paginate_queryset(selectors.personal_models_of(owner=request.user), request, view=self)
-        return paginator.get_paginated_response([_model_output(request, model) for model in page])
+        # Through the serializer, as the detail is: the same dates in the same time zone.
+        results = StudioModelOutput([_model_output(request, model) for model in page], many=True).data
+        return paginator.get_paginated_response(results)
 
 
-class ModelDetailApi(APIView):
+class ModelDetailApi(StudioApiView):
     parser_classes = [JSONParser]
 
-    @extend_schema(responses={200: StudioModelOutput, 404: NOT_FOUND}, tags=TAGS)
+    @studio_schema(responses={200: StudioModelOutput, 404: NOT_FOUND})
     def get(self, request, model_id):
         model = selectors.personal_model_get(owner=request.user, model_id=model_id)
         return Response(StudioModelOutput(_model_output(request, model)).data)
 
-    @extend_schema(
+    @studio_schema(
         request=ModelUpdateInput,
         responses={200: StudioModelOutput, 400: INVALID, 404: NOT_FOUND},
         description="Rename the model.",
-        tags=TAGS,
     )
     def patch(self, request, model_id):
         model = selectors.personal_model_get(owner=request.user, model_id=model_id)
@@ -648,28 +697,26 @@ class ModelDetailApi(APIView):
         services.personal_model_rename(model=model, name=data.validated_data["name"])
         return Response(StudioModelOutput(_model_output(request, model)).data)
 
-    @extend_schema(
+    @studio_schema(
         responses={204: None, 404: NOT_FOUND},
         description="Delete the model and its training's files (adapter, previews, checkpoints).",
-        tags=TAGS,
     )
     def delete(self, request, model_id):
         services.personal_model_delete(model=selectors.personal_model_get(owner=request.user, model_id=model_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ModelPreviewApi(AnyAcceptMixin, APIView):
-    @extend_schema(
+class ModelPreviewApi(AnyAcceptMixin, StudioApiView):
+    @studio_schema(
         responses={(200, "image/*"): OpenApiTypes.BINARY, 404: NOT_FOUND},
         description="One of the model's checkpoint previews (AI-generated), by its index in `previews`.",
-        tags=TAGS,
     )
     def get(self, request, model_id, index: int):
         model = selectors.personal_model_get(owner=request.user, model_id=model_id)
         return model_preview_response(model, index)
 
 
-class StudioQuotaApi(APIView):
-    @extend_schema(responses={200: QuotaOutput}, description="Today's trainings (per person).", tags=TAGS)
+class StudioQuotaApi(StudioApiView):
+    @studio_schema(responses={200: QuotaOutput}, description="Today's trainings (per person).")
     def get(self, request):
         return Response(quota_output(owner=request.user, kind=TRAINING_KIND))

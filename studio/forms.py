@@ -40,6 +40,12 @@ class SubjectForm(forms.Form):
         required=False,
         help_text=_("Keep the photos after training, to train again later without uploading them again."),
     )
+    # A double click or a resent form makes one subject (studio.services.subject_create).
+    submission_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["submission_id"].initial = uuid.uuid4()
 
     def clean(self):
         data = super().clean()
@@ -62,8 +68,12 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class MultipleFileField(forms.FileField):
+    """Several files. An empty or unusable file is not a form error: the service reports it by its
+    name and keeps the others (studio.services.subject_photos_add)."""
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": PHOTO_ACCEPT}))
+        kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from generation.handlers import JobHandler
+from gpu_worker.contract import ErrorCode
 from gpu_worker.contract.subject_photo_check import CONTRACT as CHECK_CONTRACT
 from gpu_worker.contract.subject_photo_check import PhotoCheckStage
 from gpu_worker.contract.subject_training import CONTRACT as TRAINING_CONTRACT
@@ -34,6 +35,19 @@ class PhotoCheckHandler(JobHandler):
 
     def stage_labels(self):
         return {PhotoCheckStage.CHECKING: _("Checking your photos"), PhotoCheckStage.DONE: _("Done")}
+
+    def error_messages(self):
+        # The engine's generic words are about "pictures"; a check is about the person's photos.
+        return {
+            ErrorCode.CANCELLED: _("The check of your photos was cancelled."),
+            ErrorCode.WORKER_LOST: _("We lost track of the check of your photos. Please check them again."),
+            ErrorCode.INTERNAL: _("Something went wrong while checking your photos. Please check them again."),
+            ErrorCode.TIMEOUT: _("Checking your photos took too long. Please check them again."),
+            ErrorCode.OUT_OF_MEMORY: _(
+                "Our GPU ran out of memory while checking your photos. Please check them again."
+            ),
+            ErrorCode.INPUT_MISSING: _("Some of your photos could not be found any more. Please upload them again."),
+        }
 
     def detail_url(self, job) -> str:
         from studio.models import PhotoCheck
@@ -83,6 +97,13 @@ class TrainingHandler(JobHandler):
             TrainingError.DIVERGED: _(
                 "The training went wrong partway through, so there is no model to save. Please train again."
             ),
+            # The engine's generic words are about "pictures"; these are about a training.
+            ErrorCode.CANCELLED: _("You cancelled this training."),
+            ErrorCode.WORKER_LOST: _("We lost track of this training. Please train again."),
+            ErrorCode.INTERNAL: _("Something went wrong while training your model. Please try again."),
+            ErrorCode.TIMEOUT: _("This training took too long. Please try again."),
+            ErrorCode.OUT_OF_MEMORY: _("Our GPU ran out of memory while training your model. Please try again."),
+            ErrorCode.INPUT_MISSING: _("Some of your photos could not be found any more. Please upload them again."),
         }
 
     def detail_url(self, job) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from gpu_worker.contract.subject_photo_check import MAX_PHOTOS, PhotoRejection
 from gpu_worker.contract.subject_training import MIN_PHOTOS
@@ -43,11 +44,23 @@ def nothing_to_check() -> str:
     return _("There are no photos waiting to be checked again.")
 
 
-def not_enough_photos(accepted: int) -> str:
+def not_enough_photos(accepted: int, checking: int = 0) -> str:
+    if checking:
+        return ngettext(
+            "%(checking)s photo is still being checked. Train once its check is done "
+            "(a personal model needs at least %(min)s accepted photos).",
+            "%(checking)s photos are still being checked. Train once their check is done "
+            "(a personal model needs at least %(min)s accepted photos).",
+            checking,
+        ) % {"checking": checking, "min": MIN_PHOTOS}
     return _("A personal model needs at least %(min)s accepted photos; this subject has %(accepted)s.") % {
         "min": MIN_PHOTOS,
         "accepted": accepted,
     }
+
+
+def not_found() -> str:
+    return _("We couldn't find that. It may have been deleted.")
 
 
 def training_in_progress() -> str:
@@ -73,6 +86,7 @@ def retention_text() -> str:
 # The file could not be stored (generation.images.ImageRejected codes).
 def file_rejected(code: str) -> str:
     messages = {
+        "empty": _("This file is empty."),
         "too_large": _("This file is larger than %(mb)s MB.") % {"mb": settings.UPLOAD_MAX_BYTES // (1024 * 1024)},
         "unsupported_format": _("Please upload a JPEG, PNG, WebP or HEIC photo."),
         "too_many_pixels": _("This photo's dimensions are too large."),

@@ -37,16 +37,23 @@ class Subject(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The form's or the app's idempotency key: the same one twice is the same subject.
+    submission_id = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = _("subject")
         verbose_name_plural = _("subjects")
         constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "submission_id"],
+                condition=models.Q(submission_id__isnull=False),
+                name="studio_subject_submission_once",
+            ),
             models.CheckConstraint(
                 condition=~models.Q(kind="person") | models.Q(consent_at__isnull=False),
                 name="studio_person_needs_consent",
-            )
+            ),
         ]
 
     def __str__(self) -> str:

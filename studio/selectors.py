@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 
 from generation import selectors as job_selectors
 from generation.models import GenerationJob
-from gpu_worker.contract.subject_training import MIN_PHOTOS, TrainingResult
+from gpu_worker.contract.subject_training import MIN_PHOTOS, PHOTOS_INPUT, TrainingResult
 from studio import messages
 from studio.models import PersonalModel, Subject, SubjectPhoto, Training
 from studio.services import MAX_PHOTOS, MAX_PHOTOS_STORED
@@ -103,16 +103,42 @@ class PhotoRow:
     photo: SubjectPhoto
     status: str
     reason: str
+    in_use: bool = False  # an input of the training that is running: it cannot be removed now
 
 
-def photo_rows(subject: Subject) -> list[PhotoRow]:
+def photo_rows(subject: Subject, *, in_use: frozenset[str] = frozenset()) -> list[PhotoRow]:
     rows = []
     for photo in subject.photos.all():
-        rows.append(PhotoRow(photo=photo, status=photo_status(photo), reason=photo_reason(photo, kind=subject.kind)))
+        rows.append(
+            PhotoRow(
+                photo=photo,
+                status=photo_status(photo),
+                reason=photo_reason(photo, kind=subject.kind),
+                in_use=photo.upload.image.name in in_use,
+            )
+        )
     return rows
 
 
+def training_inputs(training: Training | None) -> frozenset[str]:
+    """The storage keys of the photos a training uses."""
+    if training is None:
+        return frozenset()
+    return frozenset(training.job.spec.get("inputs", {}).get(PHOTOS_INPUT, []))
+
+
 # ---- the subject as a whole ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    training: Training
+    result: TrainingResult | None  # the typed result of a succeeded training
+
+    @property
+    def message(self) -> str:
+        """Why it ended without a model (failed or cancelled), in the reader's language."""
+        return job_selectors.job_error_message(self.training.job) if self.result is None else ""
 
 
 @dataclass(frozen=True)
@@ -138,9 +164,19 @@ class SubjectOverview:
         return self.open_training is None and self.accepted >= self.min_photos
 
     @property
-    def history(self) -> list[Training]:
-        """The trainings that ended, newest first (the open one has its own live panel)."""
-        return [training for training in self.trainings if training.job.is_finished]
+    def history(self) -> list[HistoryRow]:
+        """The trainings that ended, newest first (the open one has its own live panel), each with
+        its typed result when it succeeded (steps, final loss, seconds, photos used)."""
+        return [
+            HistoryRow(training=training, result=training_result(training))
+            for training in self.trainings
+            if training.job.is_finished
+        ]
+
+    @property
+    def ready_model(self) -> PersonalModel | None:
+        """The newest model when no training is running: the page shows it first."""
+        return self.models[0] if self.models and self.open_training is None else None
 
     @property
     def failure_message(self) -> str:
@@ -151,13 +187,13 @@ class SubjectOverview:
 
 def subject_overview(subject: Subject) -> SubjectOverview:
     """Everything a subject's page and the library show (uses the prefetches of `subjects_of`)."""
-    rows = photo_rows(subject)
-    count = {status: 0 for status in (PhotoStatus.ACCEPTED, PhotoStatus.REJECTED, "checking", "unchecked")}
-    for row in rows:
-        count[row.status] += 1
     trainings = sorted(subject.trainings.all(), key=lambda t: t.created_at, reverse=True)
     latest = trainings[0] if trainings else None
     open_training = next((t for t in trainings if not t.job.is_finished), None)
+    rows = photo_rows(subject, in_use=training_inputs(open_training))
+    count = {status: 0 for status in (PhotoStatus.ACCEPTED, PhotoStatus.REJECTED, "checking", "unchecked")}
+    for row in rows:
+        count[row.status] += 1
     models = sorted(subject.personal_models.all(), key=lambda m: m.created_at, reverse=True)
     if open_training is not None:
         status = SubjectStatus.TRAINING

@@ -66,9 +66,12 @@ class NothingToCheck(Exception):
 
 
 class NotEnoughPhotos(Exception):
-    def __init__(self, accepted: int) -> None:
-        super().__init__(f"{accepted} accepted photos, {MIN_PHOTOS} needed")
+    """Fewer than MIN_PHOTOS accepted; `checking`: how many are still being checked."""
+
+    def __init__(self, accepted: int, checking: int = 0) -> None:
+        super().__init__(f"{accepted} accepted photos ({checking} being checked), {MIN_PHOTOS} needed")
         self.accepted = accepted
+        self.checking = checking
 
 
 class TrainingInProgress(Exception):
@@ -79,7 +82,7 @@ class TrainingInProgress(Exception):
 
 @dataclass(frozen=True)
 class FileRejected:
-    """A file that was not stored: its name as sent and the ImageRejected code."""
+    """A file that was not stored: its name as sent and the ImageRejected code ("empty": 0 bytes)."""
 
     name: str
     code: str
@@ -95,14 +98,27 @@ class PhotosAdded:
 # ---- subjects ------------------------------------------------------------------------------------
 
 
-def subject_create(*, owner, kind: str, name: str, consent: bool = False, keep_photos: bool = False) -> Subject:
-    """A new subject. A person needs `consent` (recorded with its time); pets need none.
+def subject_create(
+    *,
+    owner,
+    kind: str,
+    name: str,
+    consent: bool = False,
+    keep_photos: bool = False,
+    submission_id: uuid.UUID | None = None,
+) -> Subject:
+    """A new subject. A person needs `consent` (recorded with its time); pets need none. The same
+    submission_id twice returns the first subject (a double click or a retried request makes one).
 
     Raises ConsentRequired, or SubjectLimitReached past STUDIO_MAX_SUBJECTS."""
     if kind == SubjectKind.PERSON and not consent:
         raise ConsentRequired
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        if submission_id is not None:
+            earlier = Subject.objects.filter(owner=owner, submission_id=submission_id).first()
+            if earlier is not None:
+                return earlier
         limit = settings.STUDIO_MAX_SUBJECTS
         if Subject.objects.filter(owner=owner).count() >= limit:
             raise SubjectLimitReached(limit)
@@ -114,6 +130,7 @@ def subject_create(*, owner, kind: str, name: str, consent: bool = False, keep_p
             keep_photos=keep_photos,
             consent_at=now if kind == SubjectKind.PERSON else None,
             last_used_at=now,
+            submission_id=submission_id,
         )
 
 
@@ -182,7 +199,8 @@ def _photo_room(subject: Subject) -> tuple[int, bool]:
 def subject_photos_add(*, subject: Subject, files: list) -> PhotosAdded:
     """Store the photos (normalised, metadata stripped) and start one check of them all.
 
-    A file that is not a usable image is reported in `rejected` and the others are still stored.
+    A file that is not a usable image (empty, not an image, too large...) is reported in `rejected`
+    by its name and the others are still stored.
     Raises PhotoLimitReached (nothing stored) when the batch would take the subject past MAX_PHOTOS
     photos that are not rejected."""
     room, rejected_limit = _photo_room(subject)
@@ -191,6 +209,9 @@ def subject_photos_add(*, subject: Subject, files: list) -> PhotosAdded:
     uploads: list[Upload] = []
     rejected: list[FileRejected] = []
     for file in files:
+        if not getattr(file, "size", None):
+            rejected.append(FileRejected(name=str(getattr(file, "name", "") or ""), code="empty"))
+            continue
         try:
             uploads.append(job_services.upload_create(owner=subject.owner, file=file))
         except ImageRejected as exc:
@@ -356,7 +377,10 @@ def subject_train(*, subject: Subject, submission_id: uuid.UUID | None = None) -
             .order_by("created_at", "id")[: training_contract.MAX_PHOTOS]
         )
         if len(photos) < MIN_PHOTOS:
-            raise NotEnoughPhotos(len(photos))
+            checking = SubjectPhoto.objects.filter(
+                subject=subject, verdict=SubjectPhoto.Verdict.PENDING, photo_check__job__status__in=OPEN_STATUSES
+            ).count()
+            raise NotEnoughPhotos(len(photos), checking)
         params = training_contract.TrainingParams(
             subject_kind=subject.kind, seed=job_services.new_seed(), steps=settings.STUDIO_TRAINING_STEPS
         )

@@ -22,6 +22,8 @@ from studio.forms import PHOTO_ACCEPT, ModelRenameForm, PhotosForm, SubjectEditF
 
 UPLOAD_ERRORS_KEY = "studio_upload_errors"
 THUMB_SIZE = (360, 360)
+# People's photos and their models' previews: the browser asks again each time, so a deleted one is gone.
+PRIVATE_NO_CACHE = "private, no-cache"
 
 
 @login_required
@@ -52,6 +54,7 @@ def subject_new(request):
                     name=data["name"],
                     consent=data["consent"],
                     keep_photos=data["keep_photos"],
+                    submission_id=data.get("submission_id"),
                 )
             except services.ConsentRequired:
                 form.add_error("consent", words.consent_required())
@@ -68,11 +71,27 @@ def subject_new(request):
 @require_GET
 def subject(request, subject_id):
     subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
-    return _subject_page(request, subject, upload_errors=request.session.pop(UPLOAD_ERRORS_KEY, None))
+    return _subject_page(request, subject)
 
 
-def _subject_page(request, subject, *, upload_errors=None, upload_error: str = "", train_error: str = "", status=200):
+def _upload_errors(request, subject, rejected=None) -> list[dict]:
+    """The files of the subject's last upload that were not stored, by name and code. They stay in
+    the session (and on the page, in the reader's language, across the reloads while the photos are
+    checked) until the next upload: `rejected` replaces them then."""
+    stored = request.session.get(UPLOAD_ERRORS_KEY)
+    stored = stored if isinstance(stored, dict) else {}
+    key = str(subject.id)
+    if rejected is not None:
+        stored = {k: v for k, v in stored.items() if k != key}
+        if rejected:
+            stored[key] = [{"name": item.name, "code": item.code} for item in rejected]
+        request.session[UPLOAD_ERRORS_KEY] = stored
+    return stored.get(key, [])
+
+
+def _subject_page(request, subject, *, upload_error: str = "", edit_form=None, status=200):
     overview = selectors.subject_overview(subject)
+    edit_form = edit_form or SubjectEditForm(initial={"name": subject.name, "keep_photos": subject.keep_photos})
     context = {
         "subject": subject,
         "overview": overview,
@@ -80,12 +99,12 @@ def _subject_page(request, subject, *, upload_errors=None, upload_error: str = "
         "photos_form": PhotosForm(),
         "photo_accept": PHOTO_ACCEPT,
         "train_form": TrainForm(),
-        "edit_form": SubjectEditForm(initial={"name": subject.name, "keep_photos": subject.keep_photos}),
+        "edit_form": edit_form,
         "upload_errors": [
-            {"name": item["name"], "message": words.file_rejected(item["code"])} for item in (upload_errors or [])
+            {"name": item["name"], "message": words.file_rejected(item["code"])}
+            for item in _upload_errors(request, subject)
         ],
         "upload_error": upload_error,
-        "train_error": train_error,
         "retention": words.retention_text(),
         "quota": job_services.quota_of(owner=request.user, kind=TRAINING_KIND),
     }
@@ -106,6 +125,7 @@ def _open_training_states(overviews) -> dict:
 def photos_add(request, subject_id):
     subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
     form = PhotosForm(request.POST, request.FILES)
+    _upload_errors(request, subject, rejected=[])  # a new upload: the last one's refusals are old news
     if not form.is_valid():
         return _subject_page(request, subject, upload_error=form.errors["photos"][0], status=400)
     try:
@@ -113,8 +133,7 @@ def photos_add(request, subject_id):
     except services.PhotoLimitReached as exc:
         error = words.photo_limit(exc.room, rejected=exc.rejected)
         return _subject_page(request, subject, upload_error=error, status=400)
-    if added.rejected:
-        request.session[UPLOAD_ERRORS_KEY] = [{"name": item.name, "code": item.code} for item in added.rejected]
+    _upload_errors(request, subject, rejected=added.rejected)
     if added.photos:
         count = len(added.photos)
         messages.success(request, _("%(count)s photos uploaded. We are checking them now.") % {"count": count})
@@ -165,7 +184,8 @@ def photo_thumbnail_response(photo) -> HttpResponse:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
     response = HttpResponse(buffer.getvalue(), content_type="image/jpeg")
-    response["Cache-Control"] = "private, max-age=300"
+    # A person's photo: never reused from a cache once it may have been deleted.
+    response["Cache-Control"] = PRIVATE_NO_CACHE
     return response
 
 
@@ -175,15 +195,17 @@ def train(request, subject_id):
     subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
     form = TrainForm(request.POST)
     submission_id = form.cleaned_data.get("submission_id") if form.is_valid() else None
+    # Post/redirect/get, refused or not: a refresh never sends the training again.
     try:
         services.subject_train(subject=subject, submission_id=submission_id)
     except services.NotEnoughPhotos as exc:
-        return _subject_page(request, subject, train_error=words.not_enough_photos(exc.accepted), status=409)
+        messages.error(request, words.not_enough_photos(exc.accepted, exc.checking))
     except services.TrainingInProgress:
-        return _subject_page(request, subject, train_error=words.training_in_progress(), status=409)
+        messages.error(request, words.training_in_progress())
     except job_services.QuotaExceeded as exc:
-        return _subject_page(request, subject, train_error=words.quota(exc.limit), status=429)
-    messages.success(request, _("Training started. It takes a while: you can leave this page."))
+        messages.error(request, words.quota(exc.limit))
+    else:
+        messages.success(request, _("Training started. It takes a while: you can leave this page."))
     return redirect("studio:subject", subject_id=subject.id)
 
 
@@ -192,13 +214,12 @@ def train(request, subject_id):
 def subject_edit(request, subject_id):
     subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
     form = SubjectEditForm(request.POST)
-    if form.is_valid():
-        services.subject_update(
-            subject=subject, name=form.cleaned_data["name"], keep_photos=form.cleaned_data["keep_photos"]
-        )
-        messages.success(request, _("Saved."))
-    else:
-        messages.error(request, next(iter(form.errors.values()))[0])
+    if not form.is_valid():  # the errors next to the fields, what was typed kept
+        return _subject_page(request, subject, edit_form=form, status=400)
+    services.subject_update(
+        subject=subject, name=form.cleaned_data["name"], keep_photos=form.cleaned_data["keep_photos"]
+    )
+    messages.success(request, _("Saved."))
     return redirect("studio:subject", subject_id=subject.id)
 
 
@@ -207,6 +228,7 @@ def subject_edit(request, subject_id):
 def subject_delete(request, subject_id):
     subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
     services.subject_delete(subject=subject)
+    _upload_errors(request, subject, rejected=[])
     messages.success(request, _("The subject, its photos and its models were deleted."))
     return redirect("studio:library")
 
@@ -215,13 +237,17 @@ def subject_delete(request, subject_id):
 @require_GET
 def model_detail(request, model_id):
     model = selectors.personal_model_get(owner=request.user, model_id=model_id)
+    return _model_page(request, model)
+
+
+def _model_page(request, model, *, rename_form=None, status=200):
     context = {
         "model": model,
         "result": selectors.training_result(model.training),
         "previews": selectors.model_previews(model),
-        "rename_form": ModelRenameForm(initial={"name": model.name}),
+        "rename_form": rename_form or ModelRenameForm(initial={"name": model.name}),
     }
-    return render(request, "studio/model.html", context)
+    return render(request, "studio/model.html", context, status=status)
 
 
 @login_required
@@ -229,11 +255,10 @@ def model_detail(request, model_id):
 def model_rename(request, model_id):
     model = selectors.personal_model_get(owner=request.user, model_id=model_id)
     form = ModelRenameForm(request.POST)
-    if form.is_valid():
-        services.personal_model_rename(model=model, name=form.cleaned_data["name"])
-        messages.success(request, _("Renamed."))
-    else:
-        messages.error(request, next(iter(form.errors.values()))[0])
+    if not form.is_valid():  # the error next to the field, what was typed kept
+        return _model_page(request, model, rename_form=form, status=400)
+    services.personal_model_rename(model=model, name=form.cleaned_data["name"])
+    messages.success(request, _("Renamed."))
     return redirect("studio:model", model_id=model.id)
 
 
@@ -260,5 +285,5 @@ def model_preview_response(model, index: int) -> FileResponse:
         raise Http404("No such preview.")
     content_type = "image/png" if key.endswith(".png") else "image/jpeg"
     response = FileResponse(default_storage.open(key, "rb"), content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = PRIVATE_NO_CACHE
     return response

@@ -446,3 +446,164 @@ def test_the_binary_endpoints_document_their_content_types(schema):
 def test_the_schema_is_valid_without_warnings(openapi_schema_yaml):
     assert "/api/studio/subjects/{subject_id}/train/" in openapi_schema_yaml
     assert "/api/studio/models/{model_id}/previews/{index}/" in openapi_schema_yaml
+
+
+# ---- what the walkthrough found ------------------------------------------------------------------
+
+
+def test_an_empty_or_too_large_file_is_one_rejection_and_the_rest_are_kept(api, user, settings, schema):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+    subject = make_subject(user)
+    files = [photo_file(seed) for seed in range(10)]
+    files.insert(10, SimpleUploadedFile("empty.jpg", b"", content_type="image/jpeg"))
+    files.append(SimpleUploadedFile("huge.jpg", b"\xff\xd8" + b"0" * (1024 * 1024 + 10), content_type="image/jpeg"))
+    files.append(photo_file(20))
+    response = _upload(api, subject.id, files)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert len(body["photos"]) == 11
+    assert body["rejected"] == [
+        {"name": "empty.jpg", "code": "empty", "message": "This file is empty."},
+        {"name": "huge.jpg", "code": "too_large", "message": "This file is larger than 1 MB."},
+    ]
+    assert SubjectPhoto.objects.count() == 11
+    path = "/api/studio/subjects/{subject_id}/photos/"
+    _assert_shape(schema, _documented(schema, path, "post", 201), body, path)
+    only_empty = _upload(api, subject.id, [SimpleUploadedFile("nothing.png", b"")], language="ko")
+    assert only_empty.status_code == 400
+    assert only_empty.json() == {
+        "code": "photos_rejected",
+        "message": "빈 파일이에요.",
+        "rejected": [{"name": "nothing.png", "code": "empty", "message": "빈 파일이에요."}],
+    }
+
+
+def test_the_photos_400_documents_both_of_its_shapes(api, user, schema):
+    bad_request = _documented(schema, "/api/studio/subjects/{subject_id}/photos/", "post", 400)
+    shapes = [schema["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]] for ref in _one_of(schema, bad_request)]
+    assert sorted(sorted(shape["properties"]) for shape in shapes) == [
+        ["code", "fields", "message"],
+        ["code", "message", "rejected"],
+    ]
+    subject = make_subject(user)
+    none = api.post(_subject_url(subject.id, "photos"), {})
+    assert sorted(none.json()) == ["code", "fields", "message"]
+
+
+def _one_of(schema, node):
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node["oneOf"]
+
+
+def test_json_sent_to_the_photos_endpoint_is_a_documented_415(api, user, schema):
+    subject = make_subject(user)
+    response = api.post(_subject_url(subject.id, "photos"), {"photos": []}, content_type="application/json")
+    assert (response.status_code, response.json()["code"]) == (415, "unsupported_media_type")
+    path = "/api/studio/subjects/{subject_id}/photos/"
+    _assert_shape(schema, _documented(schema, path, "post", 415), response.json(), path)
+
+
+def test_every_studio_operation_documents_401_with_its_body(client, db, schema):
+    operations = [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/studio/")
+        for method, operation in item.items()
+    ]
+    assert len(operations) == 20
+    for path, method, _operation in operations:
+        documented = _documented(schema, path, method, 401)
+        response = getattr(client, method)(path.replace("{subject_id}", str(uuid.uuid4())))
+        if "{" not in path:
+            assert response.status_code == 401, path
+            _assert_shape(schema, documented, response.json(), path)
+            assert sorted(response.json()) == ["code", "message"]
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("en", "We couldn't find that. It may have been deleted."), ("ko", "찾을 수 없어요. 삭제되었을 수 있어요.")],
+)
+def test_404_is_in_the_requests_language_and_names_no_model(api, language, message):
+    for url in (
+        _subject_url(uuid.uuid4()),
+        f"/api/studio/photos/{uuid.uuid4()}/image/",
+        f"/api/studio/models/{uuid.uuid4()}/",
+        f"/api/studio/trainings/{uuid.uuid4()}/",
+    ):
+        response = api.get(url, HTTP_ACCEPT_LANGUAGE=language)
+        assert (response.status_code, response.json()) == (404, {"code": "not_found", "message": message}), url
+
+
+def test_the_same_subject_submission_is_one_subject_even_at_once(api, user):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    token = api.defaults["HTTP_AUTHORIZATION"]
+    payload = {"kind": "dog", "name": "Bori", "submission_id": str(uuid.uuid4())}
+
+    def post(_):
+        try:
+            return Client(HTTP_AUTHORIZATION=token).post(SUBJECTS, payload, content_type="application/json")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(5) as pool:
+        responses = list(pool.map(post, range(5)))
+    assert [r.status_code for r in responses] == [201] * 5
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert Subject.objects.count() == 1
+    assert _create(api, name="Kong", submission_id=str(uuid.uuid4())).status_code == 201
+    assert Subject.objects.count() == 2
+
+
+def test_a_finished_training_has_its_numbers(api, user):
+    subject = accepted_subject(user)
+    training = studio_services.subject_train(subject=subject)
+    running = api.get(f"/api/studio/trainings/{training.job_id}/").json()
+    assert (running["steps"], running["final_loss"], running["seconds"], running["photos_used"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    finish_training(training)
+    body = api.get(f"/api/studio/trainings/{training.job_id}/").json()
+    assert (body["steps"], body["final_loss"], body["seconds"], body["photos_used"]) == (4, 0.1234, 1.5, 5)
+    assert api.get(_subject_url(subject.id)).json()["trainings"][0]["steps"] == 4
+
+
+def test_the_models_list_and_detail_write_the_same_dates(api, user):
+    subject = accepted_subject(user)
+    finish_training(studio_services.subject_train(subject=subject))
+    model = PersonalModel.objects.get()
+    listed = api.get("/api/studio/models/").json()["results"][0]
+    detail = api.get(f"/api/studio/models/{model.id}/").json()
+    assert listed == detail
+    assert (listed["created_at"], listed["last_used_at"]) == (detail["created_at"], detail["last_used_at"])
+    subjects = api.get(SUBJECTS).json()["results"][0]
+    assert subjects == api.get(_subject_url(subject.id)).json()
+
+
+def test_face_px_is_null_for_pets(api, user):
+    dog = make_subject(user)
+    finish_check(add_photos(dog, (1,)).check)
+    person = make_subject(user, kind="person", name="Mina")
+    finish_check(add_photos(person, (2,)).check)
+    assert [p["face_px"] for p in api.get(_subject_url(dog.id, "photos")).json()] == [None]
+    assert [p["face_px"] for p in api.get(_subject_url(person.id, "photos")).json()] == [0]
+
+
+def test_training_while_photos_are_checked_says_so(api, user):
+    subject = make_subject(user)
+    add_photos(subject, range(6))
+    response = api.post(_subject_url(subject.id, "train"), {}, content_type="application/json")
+    assert response.json() == {
+        "code": "not_enough_photos",
+        "message": "6 photos are still being checked. Train once their check is done "
+        "(a personal model needs at least 5 accepted photos).",
+    }

@@ -42,6 +42,10 @@ def test_a_person_trains_a_model_of_their_dog(browser, tmp_path):  # noqa: F811 
     blurry = tmp_path / "bori-blurry.jpg"
     blurry.write_bytes(image_bytes(subject_photo(9).filter(ImageFilter.GaussianBlur(4))))
     paths.append(blurry)
+    # Files the studio refuses, each by its name, while it keeps the others.
+    (tmp_path / "notimage.jpg").write_bytes(b"this is not a photo")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    refused = [tmp_path / "notimage.jpg", tmp_path / "empty.jpg"]
 
     stack = Stack(
         tmp_path,
@@ -68,17 +72,23 @@ def test_a_person_trains_a_model_of_their_dog(browser, tmp_path):  # noqa: F811 
         assert "until it has not been used for 90 days." in find(By.ID, "retention").text
         find(By.NAME, "name").send_keys("Bori")
         _shoot(browser, "studio-new")
-        find(By.CSS_SELECTOR, "#new-subject button[type=submit]").click()
+        # A double click makes one subject.
+        browser.execute_script(
+            "const b = document.querySelector('#new-subject button[type=submit]'); b.click(); b.click();"
+        )
 
         _wait_for(lambda: browser.find_elements(By.ID, "upload-form"), what="the subject page")
         subject_url = browser.current_url
         assert find(By.ID, "accepted-count").text == "0 of 5 photos accepted"
         assert not find(By.ID, "train-button").is_enabled()
-        find(By.ID, "photo-input").send_keys("\n".join(str(p) for p in paths))  # choosing them uploads them
+        find(By.ID, "photo-input").send_keys("\n".join(str(p) for p in [*paths, *refused]))  # choosing uploads
 
         def checked() -> bool:
-            photos = browser.find_elements(By.CSS_SELECTOR, "#photo-grid .photo")
-            statuses = [p.get_attribute("data-status") for p in photos]
+            try:
+                photos = browser.find_elements(By.CSS_SELECTOR, "#photo-grid .photo")
+                statuses = [p.get_attribute("data-status") for p in photos]
+            except Exception:  # noqa: BLE001 - the page reloaded under us
+                return False
             return len(photos) == 7 and "checking" not in statuses
 
         _wait_for(checked, timeout=240, what="the photos' verdicts")
@@ -88,6 +98,11 @@ def test_a_person_trains_a_model_of_their_dog(browser, tmp_path):  # noqa: F811 
         assert statuses == ["accepted"] * 6 + ["rejected"]
         assert find(By.CSS_SELECTOR, ".photo.rejected .photo-reason").text == "This photo is blurry."
         assert find(By.ID, "accepted-count").text == "6 photos accepted: ready to train."
+        # The page reloaded when the check was done: the refused files are still named.
+        assert find(By.ID, "upload-errors").text.splitlines() == [
+            "notimage.jpg: This file is not a photo we can read.",
+            "empty.jpg: This file is empty.",
+        ]
         browser.set_window_size(*PHONE)
         assert _overflow(browser) <= 0, "the subject page fits a 360-px phone"
         _shoot_at(browser, "studio-photos-360", PHONE)
@@ -96,6 +111,7 @@ def test_a_person_trains_a_model_of_their_dog(browser, tmp_path):  # noqa: F811 
         find(By.ID, "train-button").click()
         seen_steps: list[str] = []
         seen_losses: list[str] = []
+        seen_step_labels: list[str] = []
         shot = False
 
         def trained() -> bool:
@@ -103,6 +119,9 @@ def test_a_person_trains_a_model_of_their_dog(browser, tmp_path):  # noqa: F811 
             try:
                 panels = browser.find_elements(By.CSS_SELECTOR, ".training-panel")
                 if panels:
+                    step = panels[0].find_element(By.CSS_SELECTOR, ".job-step").text
+                    if step:
+                        seen_step_labels.append(step)
                     stage = panels[0].find_element(By.CSS_SELECTOR, ".job-stage").text
                     loss = panels[0].find_element(By.CSS_SELECTOR, ".job-loss").text
                     if "step" in stage:
@@ -120,14 +139,26 @@ def test_a_person_trains_a_model_of_their_dog(browser, tmp_path):  # noqa: F811 
         assert any(step.startswith("Training (step ") and step.endswith(" of 8)") for step in seen_steps), seen_steps
         assert seen_losses, "the loss was shown while it trained"
         assert all(loss.startswith("Loss: ") for loss in seen_losses), seen_losses
+        assert any(label.startswith("Step ") and label.endswith(" of 8") for label in seen_step_labels), (
+            seen_step_labels
+        )
         assert browser.find_elements(By.CSS_SELECTOR, "#models .preview-grid img")
         assert not browser.find_elements(By.CSS_SELECTOR, "#photo-grid .photo"), "the photos were deleted"
+        assert find(By.ID, "photos-note").text == (
+            "Your photos were deleted after training, as promised. To train again, upload new photos."
+        )
+        models, photos = find(By.ID, "models"), find(By.ID, "photos")
+        assert models.location["y"] < photos.location["y"], "the model comes first"
+        browser.set_window_size(1280, 900)
+        widths = {name: find(By.ID, name).size["width"] for name in ("models", "photos", "train", "history")}
+        assert len(set(widths.values())) == 1, widths
         _shoot(browser, "studio-subject-ready")
 
         find(By.LINK_TEXT, "← My models").click()
         _wait_for(
             lambda: browser.find_elements(By.CSS_SELECTOR, ".subject-card[data-status=ready]"), what="the library"
         )
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".subject-card")) == 1, "a double click made one subject"
         images = browser.find_elements(By.CSS_SELECTOR, ".subject-card .preview-grid img")
         assert len(images) == 4, "a preview every 2 of 8 steps"
         _wait_for(
@@ -145,7 +176,8 @@ def test_a_person_trains_a_model_of_their_dog(browser, tmp_path):  # noqa: F811 
         _switch_language(browser, "ko")
         _wait_for(lambda: "내 모델" in browser.page_source and "학습 기록" in browser.page_source, what="Korean")
         assert find(By.ID, "subject-status").text == "준비 완료"
-        assert find(By.ID, "accepted-count").text == "사진 5장 중 0장 통과"
+        assert find(By.ID, "accepted-count").text == "새 학습에 쓸 사진이 아직 없어요."
+        assert "대상" not in browser.page_source
         browser.set_window_size(*PHONE)
         assert _overflow(browser) <= 0, "the Korean subject page fits a 360-px phone"
         _shoot_at(browser, "studio-subject-ko-360", PHONE)

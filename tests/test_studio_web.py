@@ -8,6 +8,7 @@ import datetime
 import io
 import re
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +32,8 @@ from studio.models import PersonalModel, PhotoCheck, Subject, SubjectPhoto, Trai
 from tests.conftest import run_django_worker_burst, run_gpu_worker_burst
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+STUDIO_STATIC = Path(__file__).resolve().parent.parent / "studio" / "static" / "studio"
 
 
 # ---- helpers shared by the studio's test files ---------------------------------------------------
@@ -305,6 +308,31 @@ def test_a_file_that_is_not_a_photo_is_named_with_its_reason(web, user):
     page = response.content.decode()
     assert "<strong>notes.heic</strong>: This file is not a photo we can read." in page
     assert SubjectPhoto.objects.count() == 1
+    # The page reloads when the check is done: the refusals are still there, in either language...
+    url = reverse("studio:subject", args=[subject.id])
+    assert "<strong>notes.heic</strong>: This file is not a photo we can read." in _page(web, url)
+    assert "<strong>notes.heic</strong>: 읽을 수 있는 사진 파일이 아니에요." in _page(web, url, "ko")
+    other = make_subject(user, name="Kong")
+    assert 'id="upload-errors"' not in _page(web, reverse("studio:subject", args=[other.id]))
+    # ...until the next upload.
+    web.post(reverse("studio:photos_add", args=[subject.id]), {"photos": [photo_file(2)]})
+    assert 'id="upload-errors"' not in _page(web, url)
+
+
+def test_an_empty_file_is_refused_by_name_and_the_rest_are_kept(web, user):
+    subject = make_subject(user)
+    empty = SimpleUploadedFile("empty.jpg", b"", content_type="image/jpeg")
+    text = SimpleUploadedFile("notimage.jpg", b"hello", content_type="image/jpeg")
+    files = [photo_file(1), empty, photo_file(2), text]
+    response = web.post(reverse("studio:photos_add", args=[subject.id]), {"photos": files}, follow=True)
+    page = response.content.decode()
+    assert "<strong>empty.jpg</strong>: This file is empty." in page
+    assert "<strong>notimage.jpg</strong>: This file is not a photo we can read." in page
+    assert "2 photos uploaded. We are checking them now." in page
+    assert "The submitted file is empty." not in page
+    assert SubjectPhoto.objects.count() == 2
+    korean = _page(web, reverse("studio:subject", args=[subject.id]), "ko")
+    assert "<strong>empty.jpg</strong>: 빈 파일이에요." in korean
 
 
 def test_more_than_twenty_photos_are_refused(web, user):
@@ -322,7 +350,7 @@ def test_more_than_twenty_photos_are_refused(web, user):
         {"photos": [photo_file(s) for s in (50, 51, 52)]},
         HTTP_ACCEPT_LANGUAGE="ko",
     )
-    assert "사진은 대상마다 20장까지 올릴 수 있어요. 2장 더 올릴 수 있어요." in korean.content.decode()
+    assert "사진은 20장까지 올릴 수 있어요. 2장 더 올릴 수 있어요." in korean.content.decode()
 
 
 def test_rejected_photos_do_not_count_towards_twenty(user):
@@ -454,15 +482,38 @@ def test_checks_and_photos_go_through_the_real_gpu_worker(web, user):
 # ---- training ------------------------------------------------------------------------------------
 
 
+def _refused_training(web, subject, language="en") -> str:
+    """A refused Train goes back to the subject page (post/redirect/get) with the reason as an error."""
+    response = web.post(reverse("studio:train", args=[subject.id]), HTTP_ACCEPT_LANGUAGE=language)
+    assert (response.status_code, response["Location"]) == (
+        302,
+        reverse("studio:subject", args=[subject.id]),
+    )
+    return _page(web, response["Location"], language)
+
+
 def test_fewer_than_five_accepted_photos_cannot_train(web, user):
     subject = make_subject(user)
     finish_check(add_photos(subject, range(5)).check, rejections={4: "blurry"})
-    response = web.post(reverse("studio:train", args=[subject.id]))
-    assert response.status_code == 409
-    assert "A personal model needs at least 5 accepted photos; this subject has 4." in response.content.decode()
+    page = _refused_training(web, subject)
+    assert '<p class="flash error">A personal model needs at least 5 accepted photos; this subject has 4.</p>' in page
     assert not Training.objects.exists()
     with pytest.raises(studio_services.NotEnoughPhotos):
         studio_services.subject_train(subject=subject)
+
+
+def test_photos_still_being_checked_are_the_reason_not_zero(web, user):
+    subject = make_subject(user)
+    add_photos(subject, range(6))
+    page = _refused_training(web, subject)
+    assert (
+        "6 photos are still being checked. Train once their check is done "
+        "(a personal model needs at least 5 accepted photos)." in page
+    )
+    assert "this subject has 0" not in page
+    assert '<p class="notice" id="train-reason">6 photos are still being checked.' in page
+    korean = _refused_training(web, subject, "ko")
+    assert "사진 6장을 아직 확인하고 있어요. 확인이 끝나면 학습해 주세요" in korean
 
 
 def test_training_starts_with_the_accepted_photos(web, user, settings):
@@ -492,9 +543,8 @@ def test_training_starts_with_the_accepted_photos(web, user, settings):
 def test_one_training_at_a_time_per_subject(web, user):
     subject = accepted_subject(user)
     studio_services.subject_train(subject=subject)
-    response = web.post(reverse("studio:train", args=[subject.id]))
-    assert response.status_code == 409
-    assert "This subject is already being trained." in response.content.decode()
+    page = _refused_training(web, subject)
+    assert '<p class="flash error">This subject is already being trained.' in page
     assert Training.objects.count() == 1
 
 
@@ -502,9 +552,9 @@ def test_trainings_per_day_are_limited(web, user, settings):
     settings.STUDIO_DAILY_TRAININGS = 1
     first, second = accepted_subject(user), accepted_subject(user, name="Kong")
     studio_services.subject_train(subject=first)
-    response = web.post(reverse("studio:train", args=[second.id]), HTTP_ACCEPT_LANGUAGE="ko")
-    assert response.status_code == 429
-    assert "오늘 학습 1번을 모두 썼어요. 내일 다시 와 주세요." in response.content.decode()
+    page = _refused_training(web, second, "ko")
+    assert '<p class="flash error">오늘 학습 1번을 모두 썼어요. 내일 다시 와 주세요.</p>' in page
+    assert '<p class="notice" id="train-reason">오늘 학습을 모두 썼어요. 내일 다시 와 주세요.</p>' in page
 
 
 def test_the_training_handler_is_resumable_and_has_words_for_its_stages():
@@ -517,6 +567,78 @@ def test_the_training_handler_is_resumable_and_has_words_for_its_stages():
         assert str(handler.painting_label("training", 120, 1000)) == "학습 중 (1000단계 중 120단계)"
     assert set(handler.stage_labels()) == {"preparing", "training", "saving", "done"}
     assert handler_for("subject_photo_check").daily_limit() is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "english", "korean"),
+    [
+        ("subject_training", "cancelled", "You cancelled this training.", "이 학습을 취소했어요."),
+        (
+            "subject_training",
+            "internal",
+            "Something went wrong while training your model. Please try again.",
+            "모델을 학습하다가 문제가 생겼어요. 다시 시도해 주세요.",
+        ),
+        (
+            "subject_training",
+            "input_missing",
+            "Some of your photos could not be found any more. Please upload them again.",
+            "사진 몇 장을 더 이상 찾을 수 없어요. 다시 올려 주세요.",
+        ),
+        ("subject_training", "worker_lost", "We lost track of this training. Please train again.", None),
+        ("subject_training", "timeout", "This training took too long. Please try again.", None),
+        (
+            "subject_training",
+            "out_of_memory",
+            "Our GPU ran out of memory while training your model. Please try again.",
+            None,
+        ),
+        ("subject_photo_check", "cancelled", "The check of your photos was cancelled.", "사진 확인이 취소됐어요."),
+        (
+            "subject_photo_check",
+            "worker_lost",
+            "We lost track of the check of your photos. Please check them again.",
+            None,
+        ),
+        (
+            "subject_photo_check",
+            "internal",
+            "Something went wrong while checking your photos. Please check them again.",
+            None,
+        ),
+        ("subject_photo_check", "timeout", "Checking your photos took too long. Please check them again.", None),
+        (
+            "subject_photo_check",
+            "out_of_memory",
+            "Our GPU ran out of memory while checking your photos. Please check them again.",
+            None,
+        ),
+        (
+            "subject_photo_check",
+            "input_missing",
+            "Some of your photos could not be found any more. Please upload them again.",
+            None,
+        ),
+    ],
+)
+def test_the_studio_words_its_failures_as_trainings_and_checks(kind, code, english, korean):
+    messages = handler_for(kind).error_messages()
+    with translation.override("en"):
+        assert str(messages[code]) == english
+    with translation.override("ko"):
+        assert str(messages[code]) == (korean or str(messages[code]))
+        assert "그림" not in str(messages[code])
+
+
+def test_a_cancelled_training_says_so_in_its_history(web, user):
+    subject = accepted_subject(user)
+    training = studio_services.subject_train(subject=subject)
+    assert job_services.job_cancel(job=training.job)
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert '<small class="muted history-message">You cancelled this training.</small>' in page
+    assert "You cancelled this picture." not in page
+    korean = _page(web, reverse("studio:subject", args=[subject.id]), "ko")
+    assert '<small class="muted history-message">이 학습을 취소했어요.</small>' in korean
 
 
 def test_a_finished_training_makes_a_model_and_deletes_the_photos(web, user):
@@ -537,6 +659,7 @@ def test_a_finished_training_makes_a_model_and_deletes_the_photos(web, user):
     assert "AI-generated" in page
     image = web.get(reverse("studio:model_preview", args=[model.id, 1]))
     assert (image.status_code, image["Content-Type"]) == (200, "image/png")
+    assert image["Cache-Control"] == "private, no-cache"  # gone from the browser once deleted
     assert b"".join(image.streaming_content) == default_storage.open(previews[1]).read()
     assert web.get(reverse("studio:model_preview", args=[model.id, 2])).status_code == 404
     library = _page(web, reverse("studio:library"))
@@ -698,7 +821,7 @@ def test_photos_are_served_small_and_privately(web, user):
     photo = add_photos(subject, (1,)).photos[0]
     response = web.get(reverse("studio:photo_image", args=[photo.id]))
     assert (response.status_code, response["Content-Type"]) == (200, "image/jpeg")
-    assert response["Cache-Control"] == "private, max-age=300"
+    assert response["Cache-Control"] == "private, no-cache"
     assert max(Image.open(io.BytesIO(response.content)).size) == 360
 
 
@@ -722,3 +845,168 @@ def test_the_subject_page_speaks_korean(web, user):
         assert text in page
     for english in ("Photos", "Train my model", "photos accepted", "Remove", "Delete this subject"):
         assert english not in page
+
+
+# ---- what the walkthrough found ------------------------------------------------------------------
+
+
+def test_a_double_submitted_subject_form_makes_one_subject(web):
+    form = _page(web, reverse("studio:new"))
+    assert '<form method="post" class="panel wide studio-form once" id="new-subject">' in form
+    assert re.search(r'<input type="hidden" name="submission_id" value="[0-9a-f-]{36}"', form)
+    payload = {"kind": "dog", "name": "Bori", "submission_id": str(uuid.uuid4())}
+    first = web.post(reverse("studio:new"), payload)
+    second = web.post(reverse("studio:new"), payload)
+    subject = Subject.objects.get()
+    assert first["Location"] == second["Location"] == reverse("studio:subject", args=[subject.id])
+    web.post(reverse("studio:new"), {**payload, "submission_id": str(uuid.uuid4())})
+    assert Subject.objects.count() == 2
+
+
+def test_the_page_script_sends_a_form_once():
+    script = (STUDIO_STATIC / "studio.js").read_text()
+    assert 'document.querySelectorAll("form.once")' in script
+    assert "button.disabled = true;" in script
+    assert "panel.dataset.stepLabel" in script
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "error"),
+    [
+        ("en", "", "Give it a name."),
+        ("ko", "x" * 61, "이름은 60자까지 쓸 수 있어요. (지금 61자)"),
+    ],
+)
+def test_a_bad_model_name_is_an_error_next_to_the_field_and_keeps_what_was_typed(web, user, language, typed, error):
+    subject = accepted_subject(user)
+    finish_training(studio_services.subject_train(subject=subject))
+    model = PersonalModel.objects.get()
+    response = web.post(reverse("studio:model_rename", args=[model.id]), {"name": typed}, HTTP_ACCEPT_LANGUAGE=language)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert f'<p class="error" role="alert" id="rename-error">{error}</p>' in page
+    assert '<details class="panel wide" id="rename" open>' in page
+    assert f'value="{typed}"' in page if typed else 'name="name" value=' not in page
+    assert 'class="flash' not in page
+    model.refresh_from_db()
+    assert model.name == "Bori"
+    renamed = web.post(reverse("studio:model_rename", args=[model.id]), {"name": "Summer"}, follow=True)
+    assert '<p class="flash success">Renamed.</p>' in renamed.content.decode()
+
+
+def test_a_bad_subject_name_is_an_error_next_to_the_field(web, user):
+    subject = make_subject(user)
+    response = web.post(reverse("studio:subject_edit", args=[subject.id]), {"name": "y" * 61})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert '<p class="error" role="alert" id="name-error">A name has at most 60 characters (it has 61).</p>' in page
+    assert f'value="{"y" * 61}"' in page
+    assert '<details class="panel wide" id="settings" open>' in page
+
+
+def test_after_training_the_model_comes_first_and_says_the_photos_were_deleted(web, user):
+    subject = accepted_subject(user)
+    finish_training(studio_services.subject_train(subject=subject))
+    model = PersonalModel.objects.get()
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert page.index('id="models"') < page.index('id="photos"') < page.index('id="train"')
+    assert "<h2>Your model is ready</h2>" in page
+    assert (
+        '<p class="notice" id="photos-note">Your photos were deleted after training, as promised. '
+        "To train again, upload new photos.</p>" in page
+    )
+    assert f'<a class="button small secondary open-model" href="{reverse("studio:model", args=[model.id])}">' in page
+    assert '<p id="accepted-count" class="accepted-count">No photos yet for a new training.' in page
+    assert "0 of 5 photos accepted" not in page
+    assert '<p class="notice" id="train-reason">Training needs at least 5 accepted photos.</p>' in page
+    korean = _page(web, reverse("studio:subject", args=[subject.id]), "ko")
+    assert "약속한 대로 학습이 끝난 뒤 사진을 삭제했어요. 다시 학습하려면 새 사진을 올려 주세요." in korean
+    assert "<h2>모델이 준비됐어요</h2>" in korean
+
+
+def test_after_training_with_kept_photos_the_page_says_they_were_kept(web, user):
+    subject = accepted_subject(user, keep_photos=True)
+    finish_training(studio_services.subject_train(subject=subject))
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert page.index('id="models"') < page.index('id="photos"')
+    assert (
+        '<p class="notice" id="photos-note">Your photos were kept after training, as you asked. '
+        "You can train again with them.</p>" in page
+    )
+    assert "5 photos accepted: ready to train." in page
+
+
+def test_while_a_training_runs_its_photos_cannot_be_removed_and_the_page_says_why(web, user):
+    subject = accepted_subject(user, count=6)
+    studio_services.subject_train(subject=subject)
+    extra = add_photos(subject, (30,)).photos[0]  # uploaded after the training started: not one of its inputs
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert page.count('<small class="muted in-use">In use by the training</small>') == 6
+    assert page.count('class="link remove-photo"') == 1
+    assert f'action="{reverse("studio:photo_delete", args=[extra.id])}"' in page
+    assert '<p id="accepted-count" class="accepted-count">A training with 6 photos is running.' in page
+    assert "ready to train" not in page
+    assert 'id="train-button" disabled aria-describedby="train-reason"' in page
+    assert '<p class="notice" id="train-reason">A training is running. You can train again once it is done.</p>' in page
+    assert 'data-step-label="Step %(step)s of %(total)s"' in page
+    assert '<span class="job-eta">Position in line: 1</span>' in page
+    korean = _page(web, reverse("studio:subject", args=[subject.id]), "ko")
+    assert 'data-step-label="%(total)s단계 중 %(step)s단계"' in korean
+    assert "사진 6장으로 학습하고 있어요." in korean
+
+
+def test_the_training_history_shows_steps_and_final_loss(web, user):
+    subject = accepted_subject(user)
+    training = studio_services.subject_train(subject=subject)
+    finish_training(training)
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert f'<li id="history-{training.job_id}">' in page
+    assert '<span class="history-result">4 steps, final loss 0.1234</span>' in page
+    korean = _page(web, reverse("studio:subject", args=[subject.id]), "ko")
+    assert '<span class="history-result">4단계, 최종 손실 0.1234</span>' in korean
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_every_page_writes_a_models_date_the_same_way(web, user, language):
+    from django.utils import formats
+
+    subject = accepted_subject(user)
+    finish_training(studio_services.subject_train(subject=subject))
+    model = PersonalModel.objects.get()
+    with translation.override(language):
+        when = formats.date_format(timezone.localtime(model.created_at), "DATETIME_FORMAT")
+    assert when
+    for url in (
+        reverse("studio:subject", args=[subject.id]),
+        reverse("studio:model", args=[model.id]),
+        reverse("studio:library"),
+    ):
+        assert when in _page(web, url, language), url
+
+
+def test_the_korean_pages_say_me_or_my_pet_not_subject(web, user):
+    library = _page(web, reverse("studio:library"), "ko")
+    assert "새 모델 만들기" in library
+    assert "첫 모델 만들기" in library
+    subject = make_subject(user)
+    pages = [
+        library,
+        _page(web, reverse("studio:new"), "ko"),
+        _page(web, reverse("studio:subject", args=[subject.id]), "ko"),
+    ]
+    for page in pages:
+        assert "대상" not in page
+    assert "사진과 모델 모두 삭제" in pages[2]
+
+
+def test_the_panels_are_as_wide_as_each_other_and_empty_facts_take_no_room(web, user):
+    subject = accepted_subject(user)
+    finish_training(studio_services.subject_train(subject=subject))
+    page = _page(web, reverse("studio:subject", args=[subject.id]))
+    assert '<section class="panel wide models-panel" id="models">' in page
+    assert '<section class="panel wide" id="history">' in page
+    css = (STUDIO_STATIC / "studio.css").read_text()
+    assert ".training-facts > :empty { display: none; }" in css
+    studio_services.subject_train(subject=accepted_subject(user, name="Kong"))
+    library = _page(web, reverse("studio:library"))
+    assert '</span><span class="job-eta">' in library

@@ -15,6 +15,19 @@
     update();
   }
 
+  // Forms that create something (a subject, a training) are sent once: a double click or a second
+  // tap while the page loads does nothing (the server also dedupes by the form's submission_id).
+  document.querySelectorAll("form.once").forEach((once) => {
+    once.addEventListener("submit", (event) => {
+      if (once.dataset.sent) { event.preventDefault(); return; }
+      once.dataset.sent = "1";
+      once.querySelectorAll("button[type=submit]").forEach((button) => {
+        button.disabled = true;
+        button.setAttribute("aria-busy", "true");
+      });
+    });
+  });
+
   // Upload: choosing or dropping photos sends them at once.
   const form = document.getElementById("upload-form");
   const input = document.getElementById("photo-input");
@@ -23,7 +36,8 @@
     const button = document.getElementById("upload-button");
     if (button) button.style.display = "none"; // choosing photos sends them
     const send = () => {
-      if (!input.files.length) return;
+      if (!input.files.length || form.dataset.sent) return;
+      form.dataset.sent = "1";
       document.getElementById("uploading").hidden = false;
       zone.classList.add("busy");
       form.submit();
@@ -79,6 +93,8 @@
       status.className = "status job-status " + s.status;
       status.textContent = s.status_label;
       q(".job-stage").textContent = s.stage_label;
+      q(".job-step").textContent = s.total_steps
+        ? fill(fill(panel.dataset.stepLabel, "step", s.step), "total", s.total_steps) : "";
       q(".job-loss").textContent = s.loss !== null && s.loss !== undefined ? fill(panel.dataset.lossLabel, "loss", s.loss) : "";
       let extra = "";
       if (s.queue_position !== null) extra = fill(panel.dataset.queueLabel, "n", s.queue_position + 1);
