@@ -39,6 +39,7 @@ VARIANTS: dict[str, dict] = {
     "bf16": {"mixed_precision": "bf16"},
     "fp32": {"mixed_precision": "no"},
     "rank8": {"rank": 8},
+    "rank16": {"rank": 16},
     "rank32": {"rank": 32},
     "batch2": {"batch_size": 2},
 }
