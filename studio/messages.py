@@ -115,6 +115,10 @@ def photo_rejection(code: str, *, kind: str, min_face_px: int | None = None) -> 
         return _("The face is too small: move closer (at least %(px)s pixels).") % {
             "px": min_face_px or DEFAULT_MIN_FACE_PX
         }
+    if code == PhotoRejection.SUBJECT_TOO_SMALL:
+        return {
+            SubjectKind.CAT: _("The cat is too small in this photo: move closer."),
+        }.get(kind, _("The dog is too small in this photo: move closer."))
     if code == PhotoRejection.BLURRY:
         return _("This photo is blurry.")
     if code == PhotoRejection.DUPLICATE:

@@ -183,6 +183,18 @@ def test_person_verdicts(detections, scale, expected):
     assert photo_verdict(finding, sharpness=500.0, subject_kind="person", settings=REAL) == expected
 
 
+def test_a_pet_across_the_room_is_too_small_to_learn_from():
+    small = _det("dog", (100, 100, 300, 300))  # 200 px: under the 256 px the real preset needs
+    assert photo_verdict(_finding([small], "dog"), sharpness=500.0, subject_kind="dog", settings=REAL) == (
+        False,
+        PhotoRejection.SUBJECT_TOO_SMALL,
+    )
+    # The same box found on a half-size working copy is 400 px in the photo.
+    halved = _finding([small], "dog", scale=2.0)
+    assert photo_verdict(halved, sharpness=500.0, subject_kind="dog", settings=REAL) == (True, "")
+    assert (REAL.min_subject_px, TINY.min_subject_px) == (256, 0)
+
+
 def test_pet_verdicts_need_the_right_animal_and_no_face():
     dog = _det("dog", (100, 100, 400, 400))
     cat = _det("cat", (420, 100, 700, 400))

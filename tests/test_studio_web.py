@@ -1010,3 +1010,23 @@ def test_the_panels_are_as_wide_as_each_other_and_empty_facts_take_no_room(web, 
     studio_services.subject_train(subject=accepted_subject(user, name="Kong"))
     library = _page(web, reverse("studio:library"))
     assert '</span><span class="job-eta">' in library
+
+
+@pytest.mark.parametrize(
+    ("language", "kind", "expected"),
+    [
+        ("en", "dog", "The dog is too small in this photo: move closer."),
+        ("en", "cat", "The cat is too small in this photo: move closer."),
+        ("ko", "dog", "사진 속 강아지가 너무 작아요. 더 가까이서 찍어 주세요."),
+        ("ko", "cat", "사진 속 고양이가 너무 작아요. 더 가까이서 찍어 주세요."),
+    ],
+)
+def test_every_photo_rejection_has_words_and_a_small_pet_is_named(language, kind, expected):
+    from gpu_worker.contract.subject_photo_check import PhotoRejection
+    from studio.messages import photo_rejection
+
+    with translation.override(language):
+        assert photo_rejection(PhotoRejection.SUBJECT_TOO_SMALL, kind=kind) == expected
+        fallback = photo_rejection("no_such_code", kind=kind)  # the words of "unreadable"
+        for code in set(PhotoRejection) - {PhotoRejection.UNREADABLE}:
+            assert photo_rejection(code, kind=kind, min_face_px=128) != fallback, code

@@ -47,6 +47,7 @@ class PhotoRejection(enum.StrEnum):
     SEVERAL_SUBJECTS = "several_subjects"
     NO_FACE = "no_face"
     FACE_TOO_SMALL = "face_too_small"
+    SUBJECT_TOO_SMALL = "subject_too_small"  # a pet smaller than min_subject_px: its crop would be mush
     BLURRY = "blurry"
     DUPLICATE = "duplicate"
 

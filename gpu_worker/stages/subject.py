@@ -190,6 +190,10 @@ def photo_verdict(
             return False, PhotoRejection.NO_FACE
         if finding.face_px < settings.min_face_px:
             return False, PhotoRejection.FACE_TOO_SMALL
+    if subject_kind != "person" and settings.min_subject_px > 0:
+        x0, y0, x1, y1 = finding.subject_box_original()
+        if min(x1 - x0, y1 - y0) < settings.min_subject_px:
+            return False, PhotoRejection.SUBJECT_TOO_SMALL
     if sharpness < settings.min_sharpness:
         return False, PhotoRejection.BLURRY
     return True, ""

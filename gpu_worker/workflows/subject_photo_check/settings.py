@@ -27,6 +27,9 @@ REAL_BOX_THRESHOLD = 0.35
 # (the crop is ~2.2 face widths, so it is enlarged at most ~4x to 1024 px); smaller faces teach
 # the model mush.
 REAL_MIN_FACE_PX = 128
+# A pet's box needs a shorter side of 256 px in the photo: its crop (1.15 box sides) is enlarged at
+# most ~3.5x to 1024 px; a pet across a room is a few hundred blurry pixels of fur.
+REAL_MIN_SUBJECT_PX = 256
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class SubjectSettings:
     work_long_side: int  # photos are downscaled to this longer side before detection
     best_subject_only: bool = False  # count only the best subject box (the tiny preset's random detector)
     max_detections: int = 20
+    # A pet's box, shorter side, in the original photo's pixels; 0: no size check.
+    min_subject_px: int = 0
     # A subject box smaller than this share of the largest one is someone in the background,
     # not a second subject: a passer-by behind a portrait does not spoil the photo.
     background_area_ratio: float = 0.1
@@ -47,6 +52,7 @@ class SubjectSettings:
         return cls(
             box_threshold=env_float("SUBJECT_BOX_THRESHOLD", 0.0 if tiny else REAL_BOX_THRESHOLD, 0.0, 1.01),
             min_face_px=env_int("SUBJECT_MIN_FACE_PX", 0 if tiny else REAL_MIN_FACE_PX, minimum=0),
+            min_subject_px=env_int("SUBJECT_MIN_PET_PX", 0 if tiny else REAL_MIN_SUBJECT_PX, minimum=0),
             min_sharpness=env_float("SUBJECT_MIN_SHARPNESS", DEFAULT_MIN_SHARPNESS, 0.0, 1e9),
             work_long_side=256 if tiny else 1024,
             best_subject_only=tiny,
