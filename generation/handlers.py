@@ -37,6 +37,8 @@ class JobHandler:
     # A card on the home page: one sentence, and the URL name where a person starts.
     pitch: str | Promise = ""
     start_url_name: str = ""
+    # A job cancelled after it started still counts towards the daily limit (long, costly jobs).
+    cancel_counts_once_started: bool = False
     # Listed under "Your recent pictures" on the home page (a photo check or a training is not a picture).
     listed_in_recent: bool = True
     # How many times a job may run when its GPU worker dies under it. Above 1 the workflow must

@@ -13,6 +13,7 @@ from django.http import FileResponse, Http404, HttpResponseRedirect
 from PIL import Image, ImageOps
 
 from generation import selectors
+from generation.handlers import handler_for
 from generation.models import GenerationJob
 
 THUMB_SIZE = (480, 480)
@@ -35,7 +36,9 @@ def serve_job_image(job: GenerationJob, role: str, *, download: bool = False):
         return HttpResponseRedirect(default_storage.url(key))
     name = f"ontop-{job.created_at:%Y%m%d}-{role}{key[key.rfind('.') :]}"
     response = FileResponse(default_storage.open(key, "rb"), as_attachment=download, filename=name)
-    response["Cache-Control"] = "private, max-age=300"
+    # Private kinds (a diary, someone's face): not even kept in the browser's cache once deleted.
+    private = handler_for(job.kind, strict=False).payload_is_private
+    response["Cache-Control"] = "private, no-store" if private else "private, max-age=300"
     return response
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import posixpath
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -177,6 +178,12 @@ def job_state(*, job: GenerationJob) -> JobState:
     )
 
 
+def key_under(key: str, prefix: str) -> bool:
+    """Whether a storage key really lies under a prefix ("a/b/../../c" does not lie under "a/b/")."""
+    normal = posixpath.normpath(key)
+    return normal == key and not normal.startswith(("/", "..")) and normal.startswith(prefix)
+
+
 def job_progress_preview_key(*, job: GenerationJob) -> str | None:
     """The newest checkpoint preview the running job reported, if it lies under the job's own prefix."""
     if job.is_finished:
@@ -187,7 +194,7 @@ def job_progress_preview_key(*, job: GenerationJob) -> str | None:
     except (RedisError, ContractError):
         return None
     key = progress.preview_key if progress is not None else ""
-    return key if key and key.startswith(job.output_prefix) else None
+    return key if key and key_under(key, job.output_prefix) else None
 
 
 def _eta_seconds(started_at, percent: float) -> int | None:

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -92,8 +92,11 @@ def job_create(
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
         if submission_id is not None:
             existing = GenerationJob.objects.filter(owner=owner, submission_id=submission_id).first()
-            if existing is not None:
+            if existing is not None and existing.kind == kind:
                 return existing
+            if existing is not None:  # a key a client reused for another product: not this request's
+                logger.warning("submission id %s reused across job kinds; ignored", submission_id)
+                submission_id = None
         quota = quota_of(owner=owner, kind=kind)
         if quota.limit is not None and quota.remaining <= 0:
             raise QuotaExceeded(quota.limit)
@@ -161,9 +164,13 @@ def quota_of(*, owner, kind: str) -> Quota:
     not the person's fault."""
     today = timezone.localdate()
     start = timezone.make_aware(datetime.combine(today, time.min))
-    used = GenerationJob.objects.filter(
-        owner=owner, kind=kind, created_at__gte=start, status__in=_COUNTED_STATUSES
-    ).count()
+    todays = GenerationJob.objects.filter(owner=owner, kind=kind, created_at__gte=start)
+    counted = Q(status__in=_COUNTED_STATUSES)
+    if handler_for(kind).cancel_counts_once_started:
+        # Cancelling a training at 90 % must not give it back: "train, look, cancel" would be
+        # unlimited GPU time. One cancelled while still queued costs nothing.
+        counted |= Q(status=GenerationJob.Status.CANCELLED, started_at__isnull=False)
+    used = todays.filter(counted).count()
     deleted = DeletedUsage.objects.filter(owner=owner, kind=kind, day=today).values_list("count", flat=True).first()
     limit = handler_for(kind).daily_limit()
     return Quota(limit=limit, used=used + (deleted or 0), resets_at=start + timedelta(days=1))
@@ -256,14 +263,21 @@ def job_finalize_from_queue(*, job_id: uuid.UUID, attempt: int = 1) -> tuple[Job
     if job is not None and job.attempts != attempt:
         return result, False  # an earlier attempt, already replaced by a later one
     if job is not None and result.status is JobStatus.SUCCEEDED:
-        result = _job_on_success(job=job, result=result)
-    lost = job is not None and result.error is not None and result.error.code == ErrorCode.WORKER_LOST
-    if lost and job_lost(job=job, message=result.error.message):
-        return result, True
-    changed = job_finalize(job_id=job_id, result=result)
-    if job is not None and GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.CANCELLED).exists():
-        # The GPU has stopped now: whatever it wrote before it noticed the cancel (a training's
-        # checkpoints and previews, made from people's photos) goes. A cancelled job keeps nothing.
+        # Under the job's row lock: a cancel that arrives while the handler runs waits, then finds
+        # the job finished; a cancel that came first is seen here and the handler does not run.
+        with transaction.atomic():
+            locked = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
+            if locked is not None:
+                result = _job_on_success(job=locked, result=result)
+            changed = job_finalize(job_id=job_id, result=result)
+    else:
+        lost = job is not None and result.error is not None and result.error.code == ErrorCode.WORKER_LOST
+        if lost and job_lost(job=job, message=result.error.message):
+            return result, True
+        changed = job_finalize(job_id=job_id, result=result)
+    if job is not None and GenerationJob.objects.filter(pk=job_id, status__in=_UNSUCCESSFUL_STATUSES).exists():
+        # The GPU has stopped now: whatever it wrote before it failed or noticed the cancel (a
+        # training's checkpoints and previews, made from people's photos) goes.
         _job_files_delete(job=job)
     return result, changed
 
@@ -339,7 +353,8 @@ def _job_on_success(*, job: GenerationJob, result: JobResult) -> JobResult:
         return result
     job.result = result.to_dict()  # in memory only: job_finalize writes it
     try:
-        handler.on_success(job=job, result=typed)
+        with transaction.atomic():  # a database error in the handler must not abort the finalize
+            handler.on_success(job=job, result=typed)
     except Exception:
         logger.exception("the %s handler failed on job %s", job.kind, job.id)
     return result
@@ -442,6 +457,8 @@ def _old_enough(storage, key: str, now: datetime) -> bool:
 
 
 def job_fail(*, job_id: uuid.UUID, code: str, message: str, result: JobResult | None = None) -> bool:
+    """Fail an open job. A failed job keeps no files: nothing of it is shown, and what a failed
+    training left (checkpoints, previews) is still made from someone's photos."""
     updated = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).update(
         status=GenerationJob.Status.FAILED,
         result=result.to_dict() if result else None,
@@ -449,9 +466,14 @@ def job_fail(*, job_id: uuid.UUID, code: str, message: str, result: JobResult | 
         error_message=message,
         finished_at=timezone.now(),
     )
+    if updated:
+        job = GenerationJob.objects.filter(pk=job_id).only("id", "owner_id").first()
+        if job is not None:
+            transaction.on_commit(lambda: _job_files_delete(job=job))
     return bool(updated)
 
 
 _OPEN_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)
+_UNSUCCESSFUL_STATUSES = (GenerationJob.Status.FAILED, GenerationJob.Status.CANCELLED)
 # What counts towards the daily quota: failed and cancelled pictures are not the person's fault.
 _COUNTED_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING, GenerationJob.Status.SUCCEEDED)

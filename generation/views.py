@@ -29,8 +29,12 @@ def job_status(request, job_id):
 @require_POST
 def job_cancel(request, job_id):
     job = selectors.job_get(owner=request.user, job_id=job_id)
+    started = job.started_at is not None
     if services.job_cancel(job=job):
-        messages.info(request, _("Cancelled. It did not count towards today's limit."))
+        if handler_for(job.kind).cancel_counts_once_started and started:
+            messages.info(request, _("Cancelled. It still counts towards today's limit: it had started."))
+        else:
+            messages.info(request, _("Cancelled. It did not count towards today's limit."))
     return redirect(handler_for(job.kind).detail_url(job))
 
 

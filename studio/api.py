@@ -629,7 +629,7 @@ class SubjectCancelApi(StudioApiView):
             404: NOT_FOUND,
             409: OpenApiResponse(StudioErrorOutput, description="nothing_to_cancel"),
         },
-        description="Stop the subject's running training (it does not count towards today's trainings).",
+        description="Stop the subject's running training (once started, it still counts towards today's trainings).",
     )
     def post(self, request, subject_id):
         subject = selectors.subject_get(owner=request.user, subject_id=subject_id)

@@ -71,6 +71,8 @@ class TrainingHandler(JobHandler):
     listed_in_recent = False
     # The engine enqueues a training again when its GPU worker dies; it resumes from its checkpoint.
     max_attempts = 3
+    # Started trainings count even when cancelled: "train, watch the previews, cancel" is not free.
+    cancel_counts_once_started = True
 
     def daily_limit(self) -> int | None:
         return settings.STUDIO_DAILY_TRAININGS

@@ -254,4 +254,4 @@ def model_preview_key(model: PersonalModel, index: int) -> str | None:
     if result is None or not 0 <= index < len(result.previews):
         return None
     key = result.previews[index]
-    return key if key.startswith(model.training.job.output_prefix) else None
+    return key if job_selectors.key_under(key, model.training.job.output_prefix) else None

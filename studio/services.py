@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
+from django.http import Http404
 from django.utils import timezone
 
 from generation import services as job_services
@@ -153,15 +154,39 @@ def subject_touch(*, subject: Subject, now: datetime | None = None) -> None:
     subject.last_used_at = now
 
 
-def subject_delete(*, subject: Subject) -> None:
+def subject_delete(*, subject: Subject, unused_before: datetime | None = None) -> bool:
     """Delete the subject and every file of it: each check's and training's job with everything under
-    its output prefix (checkpoints, previews, the model's files), then its photos' files, then the rows."""
-    for check in list(PhotoCheck.objects.filter(subject=subject).select_related("job")):
-        job_services.job_delete(job=check.job)
-    for training in list(Training.objects.filter(subject=subject).select_related("job")):
-        job_services.job_delete(job=training.job)  # its PersonalModel goes with it
-    _photos_delete(list(SubjectPhoto.objects.filter(subject=subject).select_related("upload")))
-    subject.delete()
+    its output prefix (checkpoints, previews, the model's files), then its photos' files, then the rows.
+
+    Under the subject's row lock, which every upload, check and training takes too: nothing can be
+    added half-way and survive the subject. With `unused_before` (the retention sweep) the subject
+    is deleted only if it is still unused since then and has no open job. Returns whether it was."""
+    with transaction.atomic():
+        locked = Subject.objects.select_for_update().filter(pk=subject.pk).first()
+        if locked is None:
+            return False
+        if unused_before is not None and not _unused(locked, unused_before):
+            return False
+        for check in list(PhotoCheck.objects.filter(subject=locked).select_related("job")):
+            job_services.job_delete(job=check.job)
+        for training in list(Training.objects.filter(subject=locked).select_related("job")):
+            job_services.job_delete(job=training.job)  # its PersonalModel goes with it
+        _photos_delete(list(SubjectPhoto.objects.filter(subject=locked).select_related("upload")))
+        locked.delete()
+    return True
+
+
+def _unused(subject: Subject, since: datetime) -> bool:
+    open_jobs = Q(trainings__job__status__in=OPEN_STATUSES) | Q(checks__job__status__in=OPEN_STATUSES)
+    return subject.last_used_at < since and not Subject.objects.filter(pk=subject.pk).filter(open_jobs).exists()
+
+
+def _subject_lock(subject: Subject) -> Subject:
+    """The subject's row, locked; a subject deleted meanwhile is a 404 (nothing may be added to it)."""
+    locked = Subject.objects.select_for_update().filter(pk=subject.pk).first()
+    if locked is None:
+        raise Http404("The subject was deleted.")
+    return locked
 
 
 def subjects_expire(*, now: datetime | None = None) -> int:
@@ -179,8 +204,8 @@ def subjects_expire(*, now: datetime | None = None) -> int:
     deleted = 0
     for subject in list(stale):
         try:
-            subject_delete(subject=subject)
-            deleted += 1
+            # Checked again under the lock: someone may have uploaded or trained since the query.
+            deleted += subject_delete(subject=subject, unused_before=cutoff)
         except Exception:  # one bad subject must not keep every other one forever
             logger.exception("could not delete expired subject %s", subject.id)
     return deleted
@@ -208,19 +233,19 @@ def subject_photos_add(*, subject: Subject, files: list) -> PhotosAdded:
         raise PhotoLimitReached(room, rejected=rejected_limit)
     uploads: list[Upload] = []
     rejected: list[FileRejected] = []
-    for file in files:
-        if not getattr(file, "size", None):
-            rejected.append(FileRejected(name=str(getattr(file, "name", "") or ""), code="empty"))
-            continue
-        try:
-            uploads.append(job_services.upload_create(owner=subject.owner, file=file))
-        except ImageRejected as exc:
-            rejected.append(FileRejected(name=str(getattr(file, "name", "") or ""), code=exc.code))
-    if not uploads:
-        return PhotosAdded(photos=[], rejected=rejected, check=None)
     try:
+        for file in files:
+            if not getattr(file, "size", None):
+                rejected.append(FileRejected(name=str(getattr(file, "name", "") or ""), code="empty"))
+                continue
+            try:
+                uploads.append(job_services.upload_create(owner=subject.owner, file=file))
+            except ImageRejected as exc:
+                rejected.append(FileRejected(name=str(getattr(file, "name", "") or ""), code=exc.code))
+        if not uploads:
+            return PhotosAdded(photos=[], rejected=rejected, check=None)
         with transaction.atomic():
-            Subject.objects.select_for_update().filter(pk=subject.pk).first()
+            _subject_lock(subject)
             room, rejected_limit = _photo_room(subject)  # again, under the lock: two uploads at once
             if len(uploads) > room:
                 raise PhotoLimitReached(room, rejected=rejected_limit)
@@ -236,7 +261,7 @@ def subject_photos_add(*, subject: Subject, files: list) -> PhotosAdded:
 def subject_photos_recheck(*, subject: Subject) -> PhotoCheck:
     """Check again the photos whose check failed (worker lost, cancelled...). Raises NothingToCheck."""
     with transaction.atomic():
-        Subject.objects.select_for_update().filter(pk=subject.pk).first()
+        _subject_lock(subject)
         waiting = SubjectPhoto.objects.filter(subject=subject, verdict=SubjectPhoto.Verdict.PENDING).select_related(
             "photo_check__job", "upload"
         )
@@ -252,15 +277,14 @@ def subject_photo_delete(*, photo: SubjectPhoto) -> None:
     """Remove a photo: its row and its file. Raises PhotoInUse while a training uses it."""
     subject = photo.subject
     with transaction.atomic():
-        Subject.objects.select_for_update().filter(pk=subject.pk).first()
+        _subject_lock(subject)
         for training in Training.objects.filter(subject=subject, job__status__in=OPEN_STATUSES).select_related("job"):
             inputs = training.job.spec.get("inputs", {}).get(training_contract.PHOTOS_INPUT, [])
             if photo.upload.image.name in inputs:
                 raise PhotoInUse
-    _photos_delete([photo])
-    # A photo rejected only as a near-copy of this one may now be the one to keep.
-    with transaction.atomic():
-        Subject.objects.select_for_update().filter(pk=subject.pk).first()
+        # Still under the lock: a training cannot start with this photo between the check and here.
+        _photos_delete([photo])
+        # A photo rejected only as a near-copy of this one may now be the one to keep.
         _duplicates_mark(subject=subject)
 
 
@@ -363,11 +387,13 @@ def subject_train(*, subject: Subject, submission_id: uuid.UUID | None = None) -
     accepted) or QuotaExceeded (STUDIO_DAILY_TRAININGS a day); nothing is written then. The same
     submission_id twice returns the first training."""
     with transaction.atomic():
-        Subject.objects.select_for_update().filter(pk=subject.pk).first()
+        _subject_lock(subject)
         if submission_id is not None:
             earlier = Training.objects.filter(subject=subject, job__submission_id=submission_id).first()
             if earlier is not None:
                 return earlier
+            if GenerationJob.objects.filter(owner=subject.owner, submission_id=submission_id).exists():
+                submission_id = None  # another request's key (another subject, another product)
         running = Training.objects.filter(subject=subject, job__status__in=OPEN_STATUSES).first()
         if running is not None:
             raise TrainingInProgress(running)

@@ -23,7 +23,7 @@ from studio.forms import PHOTO_ACCEPT, ModelRenameForm, PhotosForm, SubjectEditF
 UPLOAD_ERRORS_KEY = "studio_upload_errors"
 THUMB_SIZE = (360, 360)
 # People's photos and their models' previews: the browser asks again each time, so a deleted one is gone.
-PRIVATE_NO_CACHE = "private, no-cache"
+PRIVATE_NO_CACHE = "private, no-store"  # not even kept on disk: deleted means gone
 
 
 @login_required

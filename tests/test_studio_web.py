@@ -659,7 +659,7 @@ def test_a_finished_training_makes_a_model_and_deletes_the_photos(web, user):
     assert "AI-generated" in page
     image = web.get(reverse("studio:model_preview", args=[model.id, 1]))
     assert (image.status_code, image["Content-Type"]) == (200, "image/png")
-    assert image["Cache-Control"] == "private, no-cache"  # gone from the browser once deleted
+    assert image["Cache-Control"] == "private, no-store"  # gone from the browser once deleted
     assert b"".join(image.streaming_content) == default_storage.open(previews[1]).read()
     assert web.get(reverse("studio:model_preview", args=[model.id, 2])).status_code == 404
     library = _page(web, reverse("studio:library"))
@@ -821,7 +821,7 @@ def test_photos_are_served_small_and_privately(web, user):
     photo = add_photos(subject, (1,)).photos[0]
     response = web.get(reverse("studio:photo_image", args=[photo.id]))
     assert (response.status_code, response["Content-Type"]) == (200, "image/jpeg")
-    assert response["Cache-Control"] == "private, no-cache"
+    assert response["Cache-Control"] == "private, no-store"
     assert max(Image.open(io.BytesIO(response.content)).size) == 360
 
 
@@ -1030,3 +1030,60 @@ def test_every_photo_rejection_has_words_and_a_small_pet_is_named(language, kind
         fallback = photo_rejection("no_such_code", kind=kind)  # the words of "unreadable"
         for code in set(PhotoRejection) - {PhotoRejection.UNREADABLE}:
             assert photo_rejection(code, kind=kind, min_face_px=128) != fallback, code
+
+
+def test_nothing_can_be_added_to_a_subject_deleted_meanwhile(user):
+    """A phone still uploading (or training) while the person deletes the subject on the web."""
+    from django.http import Http404
+
+    subject = accepted_subject(user)
+    stale = Subject.objects.get(pk=subject.pk)  # what the other request loaded before the delete
+    assert studio_services.subject_delete(subject=subject) is True
+    with pytest.raises(Http404):
+        add_photos(stale, [11])
+    with pytest.raises(Http404):
+        studio_services.subject_train(subject=stale)
+    assert (Upload.objects.filter(owner=user).count(), GenerationJob.objects.filter(owner=user).count()) == (0, 0)
+    assert owner_files(user) == []
+    assert studio_services.subject_delete(subject=stale) is False
+
+
+def test_the_retention_sweep_spares_a_subject_used_since_it_was_picked(user):
+    subject = accepted_subject(user)
+    long_ago = timezone.now() - datetime.timedelta(days=400)
+    Subject.objects.filter(pk=subject.pk).update(last_used_at=long_ago)
+    cutoff = timezone.now() - datetime.timedelta(days=90)
+    studio_services.subject_touch(subject=subject)  # used after the sweep's query, before its delete
+    assert studio_services.subject_delete(subject=subject, unused_before=cutoff) is False
+    assert Subject.objects.filter(pk=subject.pk).exists()
+
+
+def test_a_submission_key_sent_for_another_subject_trains_this_one(user):
+    first, second = accepted_subject(user, name="Bori"), accepted_subject(user, name="Nabi")
+    key = uuid.uuid4()
+    one = studio_services.subject_train(subject=first, submission_id=key)
+    assert studio_services.subject_train(subject=first, submission_id=key) == one, "a double tap is one training"
+    other = studio_services.subject_train(subject=second, submission_id=key)
+    assert (other.subject_id, other.job_id != one.job_id) == (second.pk, True)
+
+
+def test_a_training_cancelled_once_started_still_counts_one_cancelled_in_the_queue_does_not(user, settings):
+    from gpu_worker.contract.subject_training import KIND
+
+    settings.STUDIO_DAILY_TRAININGS = 5
+    queued = studio_services.subject_train(subject=accepted_subject(user, name="Bori"))
+    assert job_services.job_cancel(job=queued.job) is True
+    assert job_services.quota_of(owner=user, kind=KIND).used == 0
+    started = studio_services.subject_train(subject=accepted_subject(user, name="Nabi"))
+    assert job_services.job_mark_running(job_id=started.job_id) is True
+    assert job_services.job_cancel(job=started.job) is True
+    assert job_services.quota_of(owner=user, kind=KIND).used == 1
+
+
+def test_a_failed_training_keeps_none_of_its_files(user):
+    training = studio_services.subject_train(subject=accepted_subject(user))
+    prefix = training.job.output_prefix
+    default_storage.save(f"{prefix}checkpoints/step-00250.state", ContentFile(b"lora, tokens, optimiser"))
+    default_storage.save(f"{prefix}previews/step-00250.png", ContentFile(b"a picture of someone"))
+    assert job_services.job_fail(job_id=training.job_id, code="diverged", message="The loss became nan.") is True
+    assert stored_files(prefix.rstrip("/")) == []

@@ -157,5 +157,6 @@ def test_a_cancelled_training_leaves_no_checkpoint_or_preview_behind(user, redis
     run_django_worker_burst()
     job.refresh_from_db()
     assert (job.status, job.error_code) == (GenerationJob.Status.CANCELLED, "cancelled")
+    assert services.quota_of(owner=user, kind=KIND).used == 1, "it had started: cancelling does not give it back"
     # Not a file, not even the job's empty folder.
     assert os.path.exists(default_storage.path(job.output_prefix)) is False
