@@ -127,6 +127,21 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     exclude = ("spec", "result")
 
+    # Read-only: a job's owner, kind or status changed by hand would hand one person's pictures to
+    # another, or lie about what the GPU did. Deleting goes through job_delete (files, quota, cancel).
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def delete_model(self, request, obj: GenerationJob) -> None:
+        services.job_delete(job=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for job in queryset.select_related("upload"):
+            services.job_delete(job=job)
+
     @admin.display(description="spec")
     def spec_shown(self, job: GenerationJob) -> str:
         return self._payload(job, job.spec)

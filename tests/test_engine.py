@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
@@ -142,14 +144,21 @@ def test_the_admin_never_shows_what_a_person_wrote_in_their_diary(user, redis_cl
     page = admin_client.get(f"/admin/generation/generationjob/{diary.pk}/change/").content.decode()
     assert "비 오는 날" not in page
     assert "Hidden: it holds what the person wrote" in page
-    assert (
-        '"desk_makeover"' in admin_client.get(f"/admin/generation/generationjob/{makeover.pk}/change/").content.decode()
-    )
+    shown = admin_client.get(f"/admin/generation/generationjob/{makeover.pk}/change/").content.decode()
+    assert "&quot;kind&quot;: &quot;desk_makeover&quot;" in shown
     admin_client.post(
         "/admin/generation/generationjob/", {"action": "retry", "_selected_action": [str(diary.pk), str(makeover.pk)]}
     )
     assert list(GenerationJob.objects.filter(kind="picture_diary").values_list("pk", flat=True)) == [diary.pk]
     assert GenerationJob.objects.filter(kind="desk_makeover").count() == 2
+    # Read-only: nobody hands a job (and its pictures) to someone else by editing its owner.
+    edit = admin_client.post(f"/admin/generation/generationjob/{makeover.pk}/change/", {"status": "failed"})
+    assert edit.status_code == 403
+    # Deleting there is the product's own delete: the files go with the row, the day's count stays.
+    default_storage.save(f"{makeover.output_prefix}result.png", ContentFile(b"png"))
+    admin_client.post(f"/admin/generation/generationjob/{makeover.pk}/delete/", {"post": "yes"})
+    assert GenerationJob.objects.filter(pk=makeover.pk).exists() is False
+    assert default_storage.exists(f"{makeover.output_prefix}result.png") is False
 
 
 def test_a_missing_page_is_a_friendly_404_in_the_readers_language(client, user):
