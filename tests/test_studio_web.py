@@ -5,6 +5,7 @@ of every file, retention, and privacy."""
 from __future__ import annotations
 
 import datetime
+import hashlib
 import io
 import re
 import uuid
@@ -94,10 +95,6 @@ def add_photos(subject: Subject, seeds, **kwargs) -> studio_services.PhotosAdded
     return studio_services.subject_photos_add(subject=subject, files=[photo_file(seed, **kwargs) for seed in seeds])
 
 
-def random_phash(seed: int) -> str:
-    return f"{int(np.random.default_rng(1000 + seed).integers(0, 2**63)):016x}"
-
-
 def finish_check(check: PhotoCheck, rejections: dict[int, str] | None = None, phashes: dict[int, str] | None = None):
     """What the GPU worker and finalize do for a check: every photo accepted unless `rejections`
     (by position in the batch) says otherwise; distinct hashes unless `phashes` says otherwise."""
@@ -109,7 +106,9 @@ def finish_check(check: PhotoCheck, rejections: dict[int, str] | None = None, ph
             accepted=index not in rejections,
             rejection=rejections.get(index, ""),
             sharpness=20.0 if rejections.get(index) == "blurry" else 900.0,
-            phash=phashes.get(index, random_phash(hash(key) % 10_000)),
+            # 64 bits from the key itself: distinct photos never land within a few bits of each
+            # other (str's hash() changes per process, and `% 10_000` could collide).
+            phash=phashes.get(index, hashlib.sha256(key.encode()).hexdigest()[:16]),
             subjects=1,
             face_px=0,
             subject_box=[0.0, 0.0, 10.0, 10.0],
