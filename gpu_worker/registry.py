@@ -304,6 +304,36 @@ def _load_upscaler(registry: ModelRegistry, source: Path):
     return RRDBNet.from_file(path).to(device=registry.device)
 
 
+def _load_pose_control(registry: ModelRegistry, source: Path):
+    from gpu_worker.controlnet_models import load_pose_control
+
+    return load_pose_control(registry, source)
+
+
+def _load_pose_estimator(registry: ModelRegistry, source: Path):
+    from gpu_worker.pose_models import load_pose_estimator
+
+    return load_pose_estimator(registry, source)
+
+
+def _tiny_from(module: str, name: str) -> Callable[[Path], None]:
+    def build(target: Path) -> None:
+        import importlib
+
+        getattr(importlib.import_module(module), name)(target)
+
+    return build
+
+
+def _full_from(module: str, name: str) -> Callable[[torch.dtype, torch.device], Any]:
+    def build(dtype: torch.dtype, device: torch.device) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(dtype, device)
+
+    return build
+
+
 def _tiny(name: str) -> Callable[[Path], None]:
     def build(target: Path) -> None:
         from gpu_worker import tiny_models
@@ -339,6 +369,22 @@ MODEL_ROLES: dict[str, ModelRole] = {
         ),
         ModelRole("segmenter", "Sam2Model", _load_segmenter, _tiny("segmenter"), _full("build_sam2_large")),
         ModelRole("upscaler", "RRDBNet (Real-ESRGAN)", _load_upscaler, _tiny("upscaler"), _full("build_realesrgan_x2")),
+        # The pose ControlNet for portraits (ControlNetModel, or ControlNetUnionModel when its config says so).
+        ModelRole(
+            "pose_control",
+            "ControlNetModel / ControlNetUnionModel (OpenPose)",
+            _load_pose_control,
+            _tiny_from("gpu_worker.controlnet_models", "build_tiny_pose_control"),
+            _full_from("gpu_worker.controlnet_models", "build_full_pose_control"),
+        ),
+        # Body keypoints for the admin's pose extraction (ViTPose through transformers).
+        ModelRole(
+            "pose_estimator",
+            "VitPoseForPoseEstimation",
+            _load_pose_estimator,
+            _tiny_from("gpu_worker.pose_models", "build_tiny_pose_estimator"),
+            _full_from("gpu_worker.pose_models", "build_full_pose_estimator"),
+        ),
     )
 }
 

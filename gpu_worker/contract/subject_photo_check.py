@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gpu_worker.contract import ContractError, WorkflowContract
+from gpu_worker.contract.tone import SkinReading
 
 KIND = "subject_photo_check"
 PHOTOS_INPUT = "photos"
@@ -71,6 +72,8 @@ class PhotoVerdict:
     subjects: int  # subject detections counted
     face_px: int  # the face box's shorter side in the original photo's pixels (0: none or a pet)
     subject_box: list[float]  # x0, y0, x1, y1 in the original photo's pixels ([] when none)
+    # A person's skin colour (contract/tone.py), for the "auto" tone; None for pets, or too little skin.
+    skin: SkinReading | None = None
 
 
 @dataclass(frozen=True)
