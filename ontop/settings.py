@@ -65,6 +65,9 @@ try:
     STUDIO_DAILY_TRAININGS = env_int("ONTOP_STUDIO_DAILY_TRAININGS", 2, minimum=0, maximum=1000)
     STUDIO_MAX_SUBJECTS = env_int("ONTOP_STUDIO_MAX_SUBJECTS", 10, minimum=1, maximum=1000)
     STUDIO_TRAINING_STEPS = env_int("ONTOP_STUDIO_TRAINING_STEPS", None, minimum=1, maximum=5000)  # type: ignore[arg-type]
+    # Portraits a person may start per day: a pack of N is N pictures. 48 = twelve packs of four.
+    STUDIO_DAILY_PORTRAITS = env_int("ONTOP_STUDIO_DAILY_PORTRAITS", 48, minimum=0, maximum=10000)
+    STUDIO_DAILY_ONE_PHOTO_PROFILES = env_int("ONTOP_STUDIO_DAILY_ONE_PHOTO_PROFILES", 10, minimum=0, maximum=10000)
     UPLOAD_MAX_BYTES = env_int("ONTOP_UPLOAD_MAX_BYTES", 15 * 1024 * 1024, minimum=1024)
     # Each workflow's contract names its timeout; "kind=seconds,kind=seconds" overrides some of them.
     JOB_TIMEOUT_OVERRIDES = env_timeouts("ONTOP_JOB_TIMEOUTS")

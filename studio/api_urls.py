@@ -1,6 +1,6 @@
 """The studio's endpoints of the mobile API (included into the `api` namespace at /api/)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from studio import api
 
@@ -28,3 +28,6 @@ urlpatterns = [
     ),
     path("studio/quota/", api.StudioQuotaApi.as_view(), name="studio_quota"),
 ]
+
+# The one-photo studio profile's endpoints live in their own module.
+urlpatterns += [path("", include("studio.one_photo_api_urls"))]

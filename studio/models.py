@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -102,6 +104,11 @@ class SubjectPhoto(models.Model):
     phash = models.CharField(max_length=32, blank=True)
     face_px = models.PositiveIntegerField(null=True, blank=True)
     subjects_found = models.PositiveSmallIntegerField(null=True, blank=True)
+    # A person's median skin colour (CIELAB after grey-world balance) for the "auto" tone: contract/tone.py.
+    skin_lightness = models.FloatField(null=True, blank=True)
+    skin_a = models.FloatField(null=True, blank=True)
+    skin_b = models.FloatField(null=True, blank=True)
+    skin_pixels = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -153,3 +160,190 @@ class PersonalModel(models.Model):
     @property
     def job(self) -> GenerationJob:
         return self.training.job
+
+
+# ---- portraits (profile studio, part 2) ------------------------------------------------------
+
+
+class ToneChoice(models.TextChoices):
+    # The codes are contract/tone.py's TONE_CHOICES.
+    AUTO = "auto", _("Auto (from the photos)")
+    WARM = "warm", _("Warm")
+    COOL = "cool", _("Cool")
+
+
+class Tone(models.TextChoices):
+    # The codes are contract/tone.py's TONES: what a picture was really painted in.
+    WARM = "warm", _("Warm")
+    COOL = "cool", _("Cool")
+    NEUTRAL = "neutral", _("Neutral")
+
+
+class Scheduler(models.TextChoices):
+    # The codes are contract/portrait.py's SCHEDULERS.
+    DEFAULT = "default", _("The model's own")
+    EULER = "euler", "Euler"
+    EULER_A = "euler_a", "Euler a"
+    DPMPP_2M_KARRAS = "dpmpp_2m_karras", "DPM++ 2M Karras"
+    DPMPP_SDE_KARRAS = "dpmpp_sde_karras", "DPM++ SDE Karras"
+
+
+class Pose(models.Model):
+    """A pose card: OpenPose keypoints (contract/portrait.py's POSE_KEYPOINTS order, [x, y, confidence]
+    in 0-1 of a frame of `aspect` = width / height). The GPU draws them into the control image at any
+    size; the web draws the card from the same numbers."""
+
+    slug = models.SlugField(unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=80)
+    name_ko = models.CharField(_("name (Korean)"), max_length=80)
+    keypoints = models.JSONField(_("keypoints"))
+    aspect = models.FloatField(_("frame aspect (width / height)"), default=0.8)
+    # An admin's reference photo to extract the keypoints from (the pose_extract job); optional.
+    reference_photo = models.ImageField(_("reference photo"), upload_to="studio/poses/", blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["sort_order", "slug"]
+        verbose_name = _("pose")
+        verbose_name_plural = _("poses")
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Concept(models.Model):
+    """An admin-curated kind of portrait: what a pack paints, and with which poses and tones."""
+
+    slug = models.SlugField(unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=80)
+    name_ko = models.CharField(_("name (Korean)"), max_length=80)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    description_ko = models.TextField(_("description (Korean)"), blank=True)
+    preview_image = models.ImageField(_("preview image"), upload_to="studio/concepts/", blank=True)
+    # Who it is for: contract SUBJECT_KINDS ("person", "dog", "cat").
+    subject_kinds = ArrayField(models.CharField(max_length=16, choices=SubjectKind.choices), verbose_name=_("for"))
+    prompt_template = models.CharField(
+        _("prompt template"), max_length=500, help_text=_("Must contain {subject} exactly once.")
+    )
+    negative_prompt = models.CharField(_("negative prompt"), max_length=500, blank=True)
+    # An optional style LoRA (a Style whose products include "portrait").
+    style = models.ForeignKey(
+        "generation.Style", on_delete=models.SET_NULL, null=True, blank=True, related_name="studio_concepts"
+    )
+    steps = models.PositiveSmallIntegerField(
+        _("steps"), default=30, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    guidance = models.FloatField(_("CFG"), default=7.0, validators=[MinValueValidator(0.0), MaxValueValidator(30.0)])
+    scheduler = models.CharField(_("scheduler"), max_length=32, choices=Scheduler.choices, default=Scheduler.DEFAULT)
+    control_scale = models.FloatField(
+        _("pose strength"), default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
+    )
+    filter_strength = models.FloatField(
+        _("filter pass strength"),
+        default=0.25,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.6)],
+        help_text=_("The image-to-image filter pass; 0 skips it."),
+    )
+    face_fix = models.BooleanField(_("fix faces"), default=True)
+    hand_fix = models.BooleanField(_("fix hands"), default=False)
+    # The poses people may pick (people only); none: the pose is left to the model.
+    poses = models.ManyToManyField(Pose, blank=True, related_name="concepts", verbose_name=_("poses"))
+    tones = ArrayField(
+        models.CharField(max_length=8, choices=ToneChoice.choices),
+        verbose_name=_("tones"),
+        default=list,
+        blank=True,
+        help_text=_("The tones people may pick; none: auto, warm and cool."),
+    )
+    pack_size = models.PositiveSmallIntegerField(
+        _("pictures in a pack"), default=4, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["sort_order", "slug"]
+        verbose_name = _("concept")
+        verbose_name_plural = _("concepts")
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Pack(models.Model):
+    """A set of portraits of one subject in one concept. Each picture is a `portrait` job (Portrait)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="studio_packs")
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="packs")
+    personal_model = models.ForeignKey(PersonalModel, on_delete=models.CASCADE, related_name="packs")
+    # What was picked; the jobs' params keep what each said then (editing a concept changes no pack).
+    concept = models.ForeignKey(Concept, on_delete=models.SET_NULL, null=True, related_name="packs")
+    pose = models.ForeignKey(Pose, on_delete=models.SET_NULL, null=True, blank=True, related_name="packs")
+    tone_requested = models.CharField(_("tone"), max_length=8, choices=ToneChoice.choices, default=ToneChoice.AUTO)
+    tone = models.CharField(max_length=8, choices=Tone.choices, default=Tone.NEUTRAL)
+    tone_confidence = models.FloatField(null=True, blank=True)  # set when "auto" decided it
+    instruction = models.TextField(_("your words"), blank=True)  # pets only
+    size = models.PositiveSmallIntegerField(default=4)
+    more_like = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    submission_id = models.UUIDField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("pack")
+        verbose_name_plural = _("packs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "submission_id"],
+                condition=models.Q(submission_id__isnull=False),
+                name="studio_pack_submission_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"pack {self.id} of {self.subject_id}"
+
+
+class Portrait(models.Model):
+    """One picture of a pack. The job is the picture: its id is the picture's id, its files the picture's."""
+
+    job = models.OneToOneField(
+        GenerationJob, on_delete=models.CASCADE, primary_key=True, related_name="studio_portrait"
+    )
+    pack = models.ForeignKey(Pack, on_delete=models.CASCADE, related_name="portraits")
+    index = models.PositiveSmallIntegerField()
+    favourite = models.BooleanField(_("favourite"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pack", "index"]
+        verbose_name = _("portrait")
+        verbose_name_plural = _("portraits")
+
+    def __str__(self) -> str:
+        return f"portrait {self.job_id} ({self.index}) of {self.pack_id}"
+
+
+class OnePhotoProfile(models.Model):
+    """A one-photo studio profile: no training. The job is the profile; its upload is the photo."""
+
+    job = models.OneToOneField(
+        GenerationJob, on_delete=models.CASCADE, primary_key=True, related_name="studio_one_photo"
+    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="studio_one_photos")
+    tone_requested = models.CharField(_("tone"), max_length=8, choices=ToneChoice.choices, default=ToneChoice.AUTO)
+    background = models.CharField(_("background"), max_length=16)
+    favourite = models.BooleanField(_("favourite"), default=False)
+    # When the person confirmed this is a photo of them or that they may use it.
+    consent_at = models.DateTimeField(_("consent given at"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("one-photo profile")
+        verbose_name_plural = _("one-photo profiles")
+
+    def __str__(self) -> str:
+        return f"one-photo profile {self.job_id} of user {self.owner_id}"

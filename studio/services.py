@@ -332,7 +332,25 @@ def photo_check_record(*, job: GenerationJob, result: check_contract.PhotoCheckR
             photo.phash = verdict.phash
             photo.face_px = verdict.face_px
             photo.subjects_found = verdict.subjects
-            photo.save(update_fields=["verdict", "rejection", "sharpness", "phash", "face_px", "subjects_found"])
+            skin = verdict.skin
+            photo.skin_lightness = skin.lightness if skin else None
+            photo.skin_a = skin.a if skin else None
+            photo.skin_b = skin.b if skin else None
+            photo.skin_pixels = skin.pixels if skin else None
+            photo.save(
+                update_fields=[
+                    "verdict",
+                    "rejection",
+                    "sharpness",
+                    "phash",
+                    "face_px",
+                    "subjects_found",
+                    "skin_lightness",
+                    "skin_a",
+                    "skin_b",
+                    "skin_pixels",
+                ]
+            )
             updated += 1
         _duplicates_mark(subject=subject)
     return updated
@@ -457,3 +475,11 @@ def personal_model_touch(*, model: PersonalModel) -> None:
 def personal_model_delete(*, model: PersonalModel) -> None:
     """Delete the model with its training: the job's files (adapter, previews, checkpoints) go too."""
     job_services.job_delete(job=model.training.job)
+
+
+def portrait_record(*, job, result) -> None:
+    """A portrait succeeded (its handler). TODO(W1): touch the subject's and model's last use."""
+
+
+def pose_extraction_record(*, job, result) -> None:
+    """TODO(W1): fill the pose's keypoints from the extraction."""

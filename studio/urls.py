@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from studio import views
 
@@ -20,3 +20,6 @@ urlpatterns = [
     path("models/<uuid:model_id>/delete/", views.model_delete, name="model_delete"),
     path("models/<uuid:model_id>/previews/<int:index>/", views.model_preview, name="model_preview"),
 ]
+
+# The one-photo studio profile has its own module (no subject, no training).
+urlpatterns += [path("one-photo/", include("studio.one_photo_urls"))]

@@ -106,7 +106,9 @@ class PersonalModelSpec:
 
     def __post_init__(self) -> None:
         check_key(self.embeddings_key, "embeddings key")
-        if not self.embeddings_key.endswith(".safetensors") or not re.fullmatch(r"[0-9a-f]{64}", self.embeddings_sha256):
+        if not self.embeddings_key.endswith(".safetensors") or not re.fullmatch(
+            r"[0-9a-f]{64}", self.embeddings_sha256
+        ):
             raise ContractError("embeddings must be a .safetensors file with a lower-case hex SHA-256")
         if not self.tokens or not all(re.fullmatch(r"<[a-z0-9_]{1,16}>", t) for t in self.tokens):
             raise ContractError("a personal model's tokens look like <s0>")

@@ -1,0 +1,3 @@
+"""The one-photo studio profile's API endpoints (under /api/)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""The one-photo studio profile's pages (under /studio/one-photo/)."""
+
+urlpatterns: list = []
