@@ -30,6 +30,7 @@ from gpu_worker.progress import ProgressReporter
 from gpu_worker.storage import Storage, StorageMissing
 
 if TYPE_CHECKING:
+    from gpu_worker.contract.portrait import PersonalModelSpec
     from gpu_worker.runtime import Runtime
 
 
@@ -153,13 +154,15 @@ class Models:
 
 
 class Adapters:
-    """Activates LoRAs on a pipeline (bounded and hash-checked; see gpu_worker.loras)."""
+    """Activates LoRAs on a pipeline (bounded and hash-checked; see gpu_worker.loras): the job's
+    style, and its personal model (checked against the pipeline's base model)."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def activate(self, pipeline, lora: LoraSpec | None) -> None:
-        self._runtime.loras(pipeline).activate(lora)
+    def activate(self, pipeline, lora: LoraSpec | None, personal: PersonalModelSpec | None = None) -> None:
+        base_model = self._runtime.models.identifier("txt2img") if personal is not None else ""
+        self._runtime.loras(pipeline).activate(lora, personal, base_model=base_model)
 
 
 @dataclass

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -144,8 +145,83 @@ def test_every_contract_module_is_found_with_its_queue():
     contracts = all_contracts()
     assert {kind: c.queue for kind, c in contracts.items()} == {
         "desk_makeover": "gpu",
+        "one_photo_profile": "gpu-studio",
         "picture_diary": "gpu-diary",
+        "portrait": "gpu-studio",
+        "pose_extract": "gpu-studio",
         "preview": "gpu",
         "subject_photo_check": "gpu",
         "subject_training": "gpu-train",
     }
+
+
+# ---- portraits ---------------------------------------------------------------------------------
+
+
+def _personal_model():
+    from gpu_worker.contract.portrait import PersonalModelSpec
+
+    return PersonalModelSpec(
+        lora=LoraSpec(key="results/t/lora.safetensors", sha256="a" * 64),
+        embeddings_key="results/t/embeddings.safetensors",
+        embeddings_sha256="b" * 64,
+        tokens=["<s0>", "<s1>"],
+        class_word="dog",
+        base_model="tiny:txt2img:seed0",
+    )
+
+
+def test_a_concept_has_exactly_one_subject_slot_and_sane_numbers():
+    from gpu_worker.contract.portrait import ConceptSpec
+
+    assert ConceptSpec(slug="a", prompt_template="photo of {subject}").scheduler == "default"
+    for template in ("photo of a person", "{subject} and {subject}"):
+        with pytest.raises(ContractError, match="exactly one"):
+            ConceptSpec(slug="a", prompt_template=template)
+    with pytest.raises(ContractError, match="unknown scheduler"):
+        ConceptSpec(slug="a", prompt_template="{subject}", scheduler="ddim")
+    with pytest.raises(ContractError, match="filter_strength"):
+        ConceptSpec(slug="a", prompt_template="{subject}", filter_strength=0.9)
+
+
+def test_a_pose_has_18_keypoints_inside_its_frame():
+    from gpu_worker.contract.portrait import PoseSpec
+
+    seen = [[0.5, 0.5, 1.0]] * 2 + [[0, 0, 0]] * 16
+    assert PoseSpec(slug="p", keypoints=seen).aspect == 0.8
+    with pytest.raises(ContractError, match="18 keypoints"):
+        PoseSpec(slug="p", keypoints=seen[:17])
+    with pytest.raises(ContractError, match="inside its frame"):
+        PoseSpec(slug="p", keypoints=[[1.5, 0.5, 1.0], *seen[1:]])
+    with pytest.raises(ContractError, match="two seen keypoints"):
+        PoseSpec(slug="p", keypoints=[[0.5, 0.5, 1.0]] + [[0, 0, 0]] * 17)
+
+
+def test_portrait_params_keep_instructions_for_pets_and_poses_for_people():
+    from gpu_worker.contract.portrait import CONTRACT, ConceptSpec, PortraitParams, PoseSpec
+
+    model = _personal_model()
+    concept = ConceptSpec(slug="c", prompt_template="{subject} in a garden")
+    pose = PoseSpec(slug="p", keypoints=[[0.5, 0.5, 1.0]] * 2 + [[0, 0, 0]] * 16)
+    pet = PortraitParams(subject_kind="dog", model=model, concept=concept, seed=1, instruction="바다에서")
+    assert CONTRACT.decode_params(CONTRACT.encode_params(pet)) == pet
+    assert model.phrase == "<s0><s1> dog"
+    with pytest.raises(ContractError, match="only a pet"):
+        PortraitParams(subject_kind="person", model=model, concept=concept, seed=1, instruction="hi")
+    with pytest.raises(ContractError, match="poses are for people"):
+        PortraitParams(subject_kind="cat", model=model, concept=concept, seed=1, pose=pose)
+    with pytest.raises(ContractError, match="unknown tone"):
+        PortraitParams(subject_kind="dog", model=model, concept=concept, seed=1, tone="auto")
+    with pytest.raises(ContractError, match="tokens look like"):
+        replace(model, tokens=["s0"])
+
+
+def test_one_photo_params_know_their_backdrops_and_tones():
+    from gpu_worker.contract.one_photo_profile import BACKGROUNDS, OnePhotoParams
+
+    assert set(BACKGROUNDS) == {"white", "light_grey", "sky_blue", "beige", "charcoal"}
+    assert OnePhotoParams(seed=1).tone == "auto"
+    with pytest.raises(ContractError, match="unknown background"):
+        OnePhotoParams(seed=1, background="beach")
+    with pytest.raises(ContractError, match="unknown tone"):
+        OnePhotoParams(seed=1, tone="neutral")

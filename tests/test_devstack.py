@@ -79,4 +79,7 @@ def test_make_run_gives_training_its_own_gpu_worker_process():
     """RQ takes a worker's queues in strict order: a training run would hold up every picture."""
     from ontop.devstack import gpu_worker_split
 
-    assert gpu_worker_split() == ("desk_makeover,picture_diary,preview,subject_photo_check", "subject_training")
+    assert gpu_worker_split() == (
+        "desk_makeover,one_photo_profile,picture_diary,portrait,pose_extract,preview,subject_photo_check",
+        "subject_training",
+    )

@@ -140,3 +140,33 @@ def personal_model_unload(pipeline, adapter_name: str, tokens: tuple[str, ...]) 
     if adapter_name in loaded:
         pipeline.delete_adapters([adapter_name])
     remove_tokens(pipeline, tuple(tokens))
+
+
+def personal_files_check(*, lora: bytes, embeddings: bytes, base_model: str) -> tuple[str, ...]:
+    """The tokens of a personal model whose two files belong together and to `base_model`."""
+    return _checked_tokens(file_metadata(lora), file_metadata(embeddings), base_model)
+
+
+def personal_embeddings_write(pipeline, *, embeddings: bytes, tokens: tuple[str, ...]) -> None:
+    """Writes a personal model's token rows into both text encoders (adding the tokens if needed)."""
+    rows = load_safetensors(embeddings)
+    if set(rows) != set(EMBEDDING_KEYS):
+        raise AdapterFileError(f"The embeddings file must hold exactly {EMBEDDING_KEYS}; it holds {sorted(rows)}.")
+    for key, (tokenizer, text_encoder) in zip(EMBEDDING_KEYS, encoder_pairs(pipeline), strict=True):
+        expected = (len(tokens), text_encoder.get_input_embeddings().embedding_dim)
+        if tuple(rows[key].shape) != expected:
+            raise AdapterFileError(f"Embeddings {key} have shape {tuple(rows[key].shape)}; expected {expected}.")
+        _write_rows(tokenizer, text_encoder, tokens, rows[key])
+
+
+def personal_embeddings_blank(pipeline, tokens: tuple[str, ...]) -> None:
+    """Zeroes the rows of tokens that are there: the last person's embeddings never reach a job
+    that has no personal model (a prompt that happens to contain "<s0>" gets nobody's face)."""
+    for tokenizer, text_encoder in encoder_pairs(pipeline):
+        there = [t for t in tokens if t in present_tokens(tokenizer, tokens)]
+        if not there:
+            continue
+        ids = tokenizer.convert_tokens_to_ids(there)
+        weight = text_encoder.get_input_embeddings().weight
+        with torch.no_grad():
+            weight[ids] = 0
