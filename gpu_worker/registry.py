@@ -236,7 +236,9 @@ def _load_sdxl(registry: ModelRegistry, source: Path, pipeline_class, *, role: s
     shared = _same_weights(registry, source, (other,))
     if shared is not None:
         logger.info("%s shares the %s pipeline's components", role, other)
-        pipeline = pipeline_class.from_pipe(shared)
+        # dtype: without it from_pipe casts the shared components to float32, in place (the other
+        # pipeline too).
+        pipeline = pipeline_class.from_pipe(shared, dtype=shared.dtype)
         pipeline.set_progress_bar_config(disable=True)
         return pipeline
     pipeline = pipeline_class.from_pretrained(
