@@ -22,11 +22,13 @@ from gpu_worker.contract.subject_photo_check import (
     phash_distance,
 )
 from gpu_worker.contract.subject_training import subject_phrase
+from gpu_worker.contract.tone import SkinReading, tone_decide
 from gpu_worker.jobs import execute
 from gpu_worker.progress import ProgressReporter
 from gpu_worker.registry import ModelRegistry
 from gpu_worker.runtime import Runtime
 from gpu_worker.stages.photo_quality import CHECK_LONG_SIDE, check_size, perceptual_hash, sharpness
+from gpu_worker.stages.skin_tone import face_box_reading, lab_to_srgb
 from gpu_worker.stages.subject import (
     estimated_head,
     interpret_detections,
@@ -431,13 +433,53 @@ def test_the_photo_check_gives_each_photo_its_verdict(subject_runtime):
     assert good_verdict.phash == perceptual_hash(Image.open(io.BytesIO(photos["uploads/subjects/good.jpg"])))
     assert phash_distance(good_verdict.phash, blurry_verdict.phash) <= DUPLICATE_MAX_DISTANCE, "blur keeps the hash"
     assert (broken_verdict.phash, broken_verdict.sharpness, broken_verdict.subject_box) == ("", 0.0, [])
-    assert result.models == {"detector": "tiny:detector:seed1234"}
+    # A person's check reads skin with SAM 2. The tiny detector found no face inside the person's box
+    # (its face check is off), so no skin was read: a reading needs the face box the check found.
+    assert result.models == {"detector": "tiny:detector:seed1234", "segmenter": "tiny:segmenter:seed1234"}
+    assert [v.skin for v in data.photos] == [None, None, None]
     assert {"load", "detect", "quality"} <= set(result.timings)
+    assert "skin" not in result.timings
     checking = [(p.step, p.total_steps) for p in progress.history if p.stage == PhotoCheckStage.CHECKING]
     assert checking == [(0, 3), (1, 3), (2, 3)]
     assert progress.history[-1].stage == PhotoCheckStage.DONE
     assert progress.history[-1].percent == 100
     assert [p.percent for p in progress.history] == sorted(p.percent for p in progress.history)
+
+
+def test_a_persons_skin_is_read_inside_the_face_box_the_check_found(subject_runtime):
+    segmenter = subject_runtime.models.get("segmenter")
+    rng = np.random.default_rng(0)
+    golden = (65.0, 10.0, 24.0)  # CIELAB: golden skin, hue 67°
+    skin = np.round(lab_to_srgb(np.asarray(golden) + rng.normal(0, 2, (192, 256, 3))) * 255).astype(np.uint8)
+    photo = Image.new("RGB", (256, 192), (128, 128, 128))
+    matte = Image.new("L", photo.size, 0)
+    ImageDraw.Draw(matte).ellipse((88, 36, 168, 156), fill=255)
+    photo.paste(Image.fromarray(skin), (0, 0), matte)
+    reading = face_box_reading(photo, _det("face", (104.0, 56.0, 152.0, 136.0)), segmenter=segmenter)
+    assert isinstance(reading, SkinReading)
+    assert reading.pixels == 1968  # the tiny SAM's mask in the 48 x 80 box, lightness-trimmed
+    # The rest of the face and neck outside the mask count as scene for the white balance and pull
+    # the reading a little (67° drawn, 71° read): still clearly warm.
+    assert tone_decide([reading]).tone == "warm"
+    assert reading.hue_degrees == pytest.approx(71.03, abs=0.01)
+    # A face box too small to hold MIN_SKIN_PIXELS skin pixels gives no reading.
+    assert face_box_reading(photo, _det("face", (120.0, 80.0, 132.0, 92.0)), segmenter=segmenter) is None
+
+
+def test_a_pet_check_has_no_skin_readings(subject_runtime):
+    subject_runtime.storage.write("uploads/subjects/dog.jpg", _jpeg(_photo(14, (640, 480))), "image/jpeg")
+    spec = JobSpec(
+        job_id="check3",
+        kind="subject_photo_check",
+        output_prefix="results/check3/",
+        inputs={"photos": ["uploads/subjects/dog.jpg"]},
+        params=encode(PhotoCheckParams(subject_kind="dog")),
+    )
+    result = execute(spec, ProgressReporter(), subject_runtime)
+    assert result.status is JobStatus.SUCCEEDED, result.error
+    (verdict,) = CONTRACT.decode_result(result.data).photos
+    assert (verdict.accepted, verdict.skin) == (True, None)
+    assert "skin" not in result.timings
 
 
 def test_a_photo_check_without_photos_is_a_bad_request(subject_runtime):

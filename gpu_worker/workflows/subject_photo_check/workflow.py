@@ -1,6 +1,8 @@
 """The photo check: for each photo read → decode → working copy → find the subject → sharpness,
-perceptual hash → verdict. One photo's problem is its verdict, never the job's failure: a photo
-that cannot be decoded is rejected as unreadable and the others are still checked.
+perceptual hash → verdict, and for an accepted person the skin reading (the face box the check
+found → SAM 2 → median skin colour; contract/tone.py). One photo's problem is its verdict, never
+the job's failure: a photo that cannot be decoded is rejected as unreadable and the others are
+still checked.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gpu_worker.contract.subject_photo_check import (
 from gpu_worker.errors import BadImage, BadParams
 from gpu_worker.images import decode_rgb
 from gpu_worker.stages.photo_quality import perceptual_hash, sharpness
+from gpu_worker.stages.skin_tone import face_box_reading
 from gpu_worker.stages.subject import find_subject, photo_verdict, working_copy
 from gpu_worker.workflow import WorkflowContext, workflow
 from gpu_worker.workflows.subject_photo_check.settings import SubjectSettings
@@ -54,21 +57,23 @@ def photo_keys(ctx: WorkflowContext) -> list[str]:
     return keys
 
 
-@workflow(CONTRACT, models=("detector",), settings=SubjectSettings.from_env, sample=sample)
+@workflow(CONTRACT, models=("detector", "segmenter"), settings=SubjectSettings.from_env, sample=sample)
 def run(ctx: WorkflowContext, params: PhotoCheckParams) -> PhotoCheckResult:
     settings: SubjectSettings = ctx.settings
     keys = photo_keys(ctx)
     detector = ctx.models.get("detector")
+    # SAM 2 reads a person's skin; pets have no skin reading, so their checks never load it.
+    segmenter = ctx.models.get("segmenter") if params.subject_kind == "person" else None
     verdicts = []
     for number, key in enumerate(keys):
         ctx.progress.report(PhotoCheckStage.CHECKING, 100 * number / len(keys), step=number, total_steps=len(keys))
-        verdicts.append(_check_photo(ctx, detector, key, params.subject_kind, settings))
+        verdicts.append(_check_photo(ctx, detector, segmenter, key, params.subject_kind, settings))
     ctx.progress.report(PhotoCheckStage.DONE, 100, step=len(keys), total_steps=len(keys))
     return PhotoCheckResult(photos=verdicts, min_face_px=settings.min_face_px, min_sharpness=settings.min_sharpness)
 
 
 def _check_photo(
-    ctx: WorkflowContext, detector, key: str, subject_kind: str, settings: SubjectSettings
+    ctx: WorkflowContext, detector, segmenter, key: str, subject_kind: str, settings: SubjectSettings
 ) -> PhotoVerdict:
     with ctx.timed("load"):
         raw = ctx.storage.read(key)  # a missing key is the web tier's bug: the job fails (input_missing)
@@ -92,6 +97,11 @@ def _check_photo(
         sharp = sharpness(original)
         phash = perceptual_hash(original)
     accepted, rejection = photo_verdict(finding, sharpness=sharp, subject_kind=subject_kind, settings=settings)
+    skin = None
+    if accepted and segmenter is not None and finding.face is not None:
+        # The face box the check already found, on the same working copy: no second detection.
+        with ctx.timed("skin"):
+            skin = face_box_reading(work, finding.face, segmenter=segmenter)
     return PhotoVerdict(
         key=key,
         accepted=accepted,
@@ -101,4 +111,5 @@ def _check_photo(
         subjects=len(finding.subjects),
         face_px=finding.face_px,
         subject_box=finding.subject_box_original(),
+        skin=skin,
     )
