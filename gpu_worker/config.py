@@ -12,7 +12,17 @@ from pathlib import Path
 PRESETS = ("tiny", "real")
 # ONTOP_GPU_MODEL_<NAME>: the registry's model roles, plus a replacement VAE for the SDXL pipelines.
 # Kept here (not imported from the registry) so a bad setting is reported before torch is imported.
-MODEL_SOURCE_NAMES = ("inpaint", "txt2img", "trainer", "detector", "segmenter", "upscaler", "vae")
+MODEL_SOURCE_NAMES = (
+    "inpaint",
+    "txt2img",
+    "trainer",
+    "detector",
+    "segmenter",
+    "upscaler",
+    "pose_control",
+    "pose_estimator",
+    "vae",
+)
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 

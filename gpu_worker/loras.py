@@ -76,7 +76,7 @@ class LoraManager:
         self._recent: list[str] = []  # least recently used first
         # The loaded personal adapters' embeddings files (kept in memory with their adapter), and
         # whose rows are in the text encoders now (None: nobody's, or blanked).
-        self._embeddings: dict[str, bytes] = {}
+        self._embeddings: dict[str, tuple[str, bytes]] = {}  # adapter name -> (sha256, file)
         self._embeddings_of: str | None = None
         self._tokens: tuple[str, ...] = ()
         if fast_lora is not None and FAST_ADAPTER not in self._on_pipeline():
@@ -129,7 +129,8 @@ class LoraManager:
     def _personal_activate(self, personal: PersonalModelSpec, *, base_model: str, keep: set[str]) -> str:
         name = personal_adapter_name(personal.lora)
         tokens = tuple(personal.tokens)
-        if name not in self.loaded or name not in self._embeddings:
+        cached = self._embeddings.get(name)
+        if name not in self.loaded or cached is None or cached[0] != personal.embeddings_sha256:
             # Read into memory only, never into the disk cache: a person's model must go from
             # everywhere when they delete it, and a worker's disk is not something we clean.
             lora = self._read_checked(personal.lora.key, personal.lora.sha256, "The personal model's LoRA")
@@ -148,11 +149,12 @@ class LoraManager:
                 self._make_room(keep=keep)
                 logger.info("loading personal LoRA %s", name)
                 self.pipeline.load_lora_weights(load_safetensors(lora), adapter_name=name)
-            self._embeddings[name] = embeddings
+            self._embeddings[name] = (personal.embeddings_sha256, embeddings)
+            self._embeddings_of = None  # (re)write the rows below
         if self._embeddings_of != name:
             # Two rows per encoder: switching people costs a copy of a few kilobytes.
             try:
-                personal_embeddings_write(self.pipeline, embeddings=self._embeddings[name], tokens=tokens)
+                personal_embeddings_write(self.pipeline, embeddings=self._embeddings[name][1], tokens=tokens)
             except AdapterFileError as exc:
                 raise PersonalModelInvalid(str(exc)) from None
             self._embeddings_of = name

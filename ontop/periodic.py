@@ -27,6 +27,7 @@ PERIODIC_JOBS = (
     PeriodicJob("sweep", "generation.tasks.sweep", 60, timeout_seconds=300),
     PeriodicJob("refresh-stale-offers", "shop.tasks.refresh_stale_offers", 3600),
     PeriodicJob("expire-studio-subjects", "studio.tasks.subjects_expire", 3600),
+    PeriodicJob("expire-one-photo-profiles", "studio.one_photo.one_photo_profiles_expire", 3600),
 )
 
 

@@ -286,6 +286,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per set of codes, wherever a serializer uses it (else drf-spectacular warns and guesses).
+    "ENUM_NAME_OVERRIDES": {
+        "ToneChoiceEnum": "gpu_worker.contract.tone.TONE_CHOICES",
+        "ToneEnum": "gpu_worker.contract.tone.TONES",
+        "SubjectKindEnum": "gpu_worker.contract.subject_photo_check.SUBJECT_KINDS",
+    },
 }
 
 # Hardening. In production every `manage.py check --deploy` item is on.

@@ -10,10 +10,16 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.urls import reverse
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -23,14 +29,28 @@ from rest_framework.views import APIView
 from generation import selectors as job_selectors
 from generation import services as job_services
 from generation.api import JobStateOutput, QuotaOutput, quota_output, quota_response
+from gpu_worker.contract.portrait import KIND as PORTRAIT_KIND
+from gpu_worker.contract.portrait import MAX_INSTRUCTION_CHARS, PACK_MAX, PACK_MIN, POSE_KEYPOINTS
 from gpu_worker.contract.subject_photo_check import MAX_PHOTOS
 from gpu_worker.contract.subject_training import KIND as TRAINING_KIND
 from ontop.api import StrictSerializer, StrictUUIDField
 from studio import messages as words
 from studio import selectors, services
-from studio.models import NAME_MAX_LENGTH, PersonalModel, Subject, SubjectKind, SubjectPhoto, Training
+from studio.models import (
+    NAME_MAX_LENGTH,
+    Concept,
+    Pack,
+    PersonalModel,
+    Pose,
+    Subject,
+    SubjectKind,
+    SubjectPhoto,
+    Tone,
+    ToneChoice,
+    Training,
+)
 from studio.templatetags.studio_tags import photo_status_label, subject_status_label
-from studio.views import model_preview_response, photo_thumbnail_response
+from studio.views import model_preview_response, pack_zip_response, photo_thumbnail_response, portrait_image_response
 
 TAGS = ["studio"]
 
@@ -720,3 +740,487 @@ class StudioQuotaApi(StudioApiView):
     @studio_schema(responses={200: QuotaOutput}, description="Today's trainings (per person).")
     def get(self, request):
         return Response(quota_output(owner=request.user, kind=TRAINING_KIND))
+
+
+# ---- portraits: concepts, poses and packs -------------------------------------------------------
+
+
+def _inline_choice(values, **kwargs) -> serializers.ChoiceField:
+    """A choice field the schema describes as an inline enum of its codes. The same codes appear under
+    several field names here and in other studio endpoints (tone, requested, used, ...), and as enum
+    components each would be named differently each time."""
+    values = list(values)
+    schema = {"type": "string", "enum": values}
+    field_class = extend_schema_field(schema)(type("CodeChoiceField", (serializers.ChoiceField,), {}))
+    return field_class(choices=values, **kwargs)
+
+
+def _korean() -> bool:
+    return (get_language() or "").startswith("ko")
+
+
+class PackCreateInput(StudioInput):
+    submission_id = StrictUUIDField(
+        required=False, help_text="Optional idempotency key: the same id again returns the same pack."
+    )
+    concept = serializers.CharField(
+        error_messages={
+            "required": gettext_lazy("Pick one of the concepts offered for this model."),
+            "blank": gettext_lazy("Pick one of the concepts offered for this model."),
+            "null": gettext_lazy("Pick one of the concepts offered for this model."),
+            "invalid": gettext_lazy("Pick one of the concepts offered for this model."),
+        },
+        help_text="A concept's slug (GET /api/studio/concepts/?kind=...).",
+    )
+    pose = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        error_messages={"invalid": gettext_lazy("Pick one of the poses offered for this concept.")},
+        help_text="People only: one of the concept's pose slugs. Null or left out: the pose is left to the model.",
+    )
+    tone = _inline_choice(
+        ToneChoice.values,
+        required=False,
+        default=ToneChoice.AUTO,
+        error_messages={
+            "invalid_choice": gettext_lazy("Pick one of the tones offered for this concept."),
+            "null": gettext_lazy("Pick one of the tones offered for this concept."),
+        },
+        help_text="auto (decided from the photos' skin tone; neutral for pets), warm or cool; among the "
+        "concept's tones.",
+    )
+    instruction = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        trim_whitespace=False,  # the service strips it and counts what is left
+        error_messages={"invalid": gettext_lazy("Write your words as text.")},
+        help_text=f"Pets only: what the picture should show, in Korean or English (at most "
+        f"{MAX_INSTRUCTION_CHARS} characters).",
+    )
+    size = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        error_messages={
+            "invalid": gettext_lazy("A pack has %(min)s to %(max)s pictures.") % {"min": PACK_MIN, "max": PACK_MAX},
+            "max_string_length": gettext_lazy("A pack has %(min)s to %(max)s pictures.")
+            % {"min": PACK_MIN, "max": PACK_MAX},
+        },
+        help_text=f"Pictures in the pack, {PACK_MIN} to {PACK_MAX}; null or left out: the concept's pack_size.",
+    )
+
+
+class PackMoreInput(StudioInput):
+    submission_id = StrictUUIDField(required=False, help_text="The same id again returns the same new pack.")
+
+
+class PortraitUpdateInput(StudioInput):
+    favourite = _bool_field("Mark or unmark the picture as a favourite.")
+
+
+class StudioConceptOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField(help_text="In the request's language.")
+    description = serializers.CharField(help_text="In the request's language.")
+    name_en = serializers.CharField()
+    name_ko = serializers.CharField()
+    subject_kinds = serializers.ListField(child=_inline_choice(SubjectKind.values))
+    poses = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The slugs of the poses a person may pick (people only); empty: the pose is left to the model.",
+    )
+    tones = serializers.ListField(child=_inline_choice(ToneChoice.values))
+    pack_size = serializers.IntegerField(help_text="The default number of pictures in a pack.")
+    preview_url = serializers.URLField(allow_null=True, help_text="An example picture (public), or null.")
+
+
+class StudioPoseOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField(help_text="In the request's language.")
+    name_en = serializers.CharField()
+    name_ko = serializers.CharField()
+    keypoints = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=3, max_length=3),
+        help_text="18 [x, y, confidence] rows in OpenPose COCO-18 order (keypoint_names), x and y in 0-1 of a frame "
+        "of `aspect` (width / height); confidence 0: not seen.",
+    )
+    keypoint_names = serializers.ListField(child=serializers.CharField())
+    aspect = serializers.FloatField()
+
+
+class StudioPortraitOutput(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The picture's id (its job's id).")
+    pack_id = serializers.UUIDField()
+    index = serializers.IntegerField(help_text="1 to the pack's size.")
+    favourite = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    state = JobStateOutput()
+    image_url = serializers.URLField(
+        allow_null=True, help_text="The finished PNG (AI-generated); add ?download=1 to save it. Null until done."
+    )
+    file_name = serializers.CharField(help_text="<concept-slug>-<index>.png")
+
+
+class StudioPackToneOutput(serializers.Serializer):
+    requested = _inline_choice(ToneChoice.values)
+    used = _inline_choice(Tone.values, help_text="What the pictures are painted in.")
+    confidence = serializers.FloatField(
+        allow_null=True, help_text="0-1, when auto decided it (0: it could not tell); null otherwise and for pets."
+    )
+    label = serializers.CharField(help_text="E.g. “Auto: warm (82 % sure)”, in the request's language.")
+
+
+class StudioPackProgressOutput(serializers.Serializer):
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField(help_text="Failed or cancelled.")
+    percent = serializers.FloatField()
+    eta_seconds = serializers.IntegerField(allow_null=True, help_text="Until the last picture is done, when known.")
+
+
+class StudioPackOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    subject_id = serializers.UUIDField()
+    model_id = serializers.UUIDField()
+    concept = serializers.CharField(help_text="The concept's slug as the pack was made.")
+    concept_name = serializers.CharField(help_text="In the request's language (empty if the concept was deleted).")
+    pose = serializers.CharField(allow_null=True, help_text="The pose's slug, or null.")
+    tone = StudioPackToneOutput()
+    instruction = serializers.CharField(help_text="A pet's pack: the owner's words.")
+    size = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    more_like_id = serializers.UUIDField(allow_null=True, help_text="The pack this one is “more like”.")
+    progress = StudioPackProgressOutput()
+    pictures = StudioPortraitOutput(many=True)
+    zip_url = serializers.URLField(help_text="Every finished picture as one zip.")
+    ai_generated = serializers.BooleanField(help_text="Always true: the pictures are AI-generated.")
+    notice = serializers.CharField(help_text="Not for passports or identity documents (in the request's language).")
+
+
+class StudioPackPageOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = StudioPackOutput(many=True)
+
+
+PORTRAIT_QUOTA = OpenApiResponse(
+    StudioQuotaExceededOutput,
+    description="quota_exceeded: the whole pack does not fit in today's portraits; nothing was made (see Retry-After).",
+)
+NO_MODEL = OpenApiResponse(StudioErrorOutput, description="no_model: the subject has no finished personal model.")
+PACK_INVALID = OpenApiResponse(
+    StudioInvalidOutput,
+    description="invalid: the request is malformed, or a choice is not offered (a concept not for this subject, a pose "
+    "for a pet or not among the concept's, a tone not offered, words for a person, too many words, a size outside "
+    f"{PACK_MIN}-{PACK_MAX}); nothing was made. `fields` has the messages per field.",
+)
+
+
+def _concept_output(request, concept: Concept) -> dict:
+    korean = _korean()
+    preview = None
+    if concept.preview_image:
+        preview = _url(request, "studio:concept_preview", concept.slug)
+    return {
+        "slug": concept.slug,
+        "name": concept.name_ko if korean else concept.name_en,
+        "description": concept.description_ko if korean else concept.description_en,
+        "name_en": concept.name_en,
+        "name_ko": concept.name_ko,
+        "subject_kinds": list(concept.subject_kinds),
+        "poses": [pose.slug for pose in concept.poses.all() if pose.is_active],
+        "tones": services.concept_tones(concept),
+        "pack_size": concept.pack_size,
+        "preview_url": preview,
+    }
+
+
+def _pose_output(pose: Pose) -> dict:
+    return {
+        "slug": pose.slug,
+        "name": pose.name_ko if _korean() else pose.name_en,
+        "name_en": pose.name_en,
+        "name_ko": pose.name_ko,
+        "keypoints": pose.keypoints,
+        "keypoint_names": list(POSE_KEYPOINTS),
+        "aspect": pose.aspect,
+    }
+
+
+def _portrait_output(request, row: selectors.PictureRow) -> dict:
+    portrait = row.portrait
+    return {
+        "id": portrait.job_id,
+        "pack_id": portrait.pack_id,
+        "index": portrait.index,
+        "favourite": portrait.favourite,
+        "created_at": portrait.created_at,
+        "finished_at": portrait.job.finished_at,
+        "state": asdict(row.state),
+        "image_url": _url(request, "api:studio_portrait_image", portrait.job_id) if row.done else None,
+        "file_name": selectors.portrait_file_name(portrait),
+    }
+
+
+def _pack_output(request, pack: Pack) -> dict:
+    rows = selectors.pack_pictures(pack)
+    progress = selectors.pack_progress(rows)
+    concept_slug = selectors.portrait_params(rows[0].portrait).concept.slug if rows else ""
+    concept = pack.concept
+    return {
+        "id": pack.id,
+        "subject_id": pack.subject_id,
+        "model_id": pack.personal_model_id,
+        "concept": concept.slug if concept else concept_slug,
+        "concept_name": (concept.name_ko if _korean() else concept.name_en) if concept else "",
+        "pose": pack.pose.slug if pack.pose else None,
+        "tone": {
+            "requested": pack.tone_requested,
+            "used": pack.tone,
+            "confidence": pack.tone_confidence,
+            "label": selectors.pack_tone_label(pack),
+        },
+        "instruction": pack.instruction,
+        "size": pack.size,
+        "created_at": pack.created_at,
+        "more_like_id": pack.more_like_id,
+        "progress": {
+            "total": progress.total,
+            "done": progress.done,
+            "failed": progress.failed,
+            "percent": progress.percent,
+            "eta_seconds": progress.eta_seconds,
+        },
+        "pictures": [_portrait_output(request, row) for row in rows],
+        "zip_url": _url(request, "api:studio_pack_zip", pack.id),
+        "ai_generated": True,
+        "notice": words.ai_notice(),
+    }
+
+
+def _respond_pack(request, pack_id, status_code: int = status.HTTP_200_OK) -> Response:
+    pack = selectors.pack_get(owner=request.user, pack_id=pack_id)
+    return Response(StudioPackOutput(_pack_output(request, pack)).data, status=status_code)
+
+
+def _pack_invalid(exc: services.PackInvalid) -> exceptions.ValidationError:
+    return exceptions.ValidationError({exc.field: [words.pack_invalid(exc.code)]})
+
+
+def _pack_made(request, make) -> Response:
+    """Run a pack's service and answer 201 with the pack, or the documented error."""
+    try:
+        pack = make()
+    except services.PackInvalid as exc:
+        raise _pack_invalid(exc) from None
+    except services.NoPersonalModel:
+        return _error("no_model", words.no_model(), status.HTTP_409_CONFLICT)
+    except services.PortraitQuotaExceeded as exc:
+        message = words.portrait_quota(exc.limit, exc.remaining, exc.size)
+        return quota_response(message, owner=request.user, kind=PORTRAIT_KIND)
+    body = StudioPackOutput(_pack_output(request, selectors.pack_get(owner=request.user, pack_id=pack.id))).data
+    return Response(
+        body, status=status.HTTP_201_CREATED, headers={"Location": _url(request, "api:studio_pack", pack.id)}
+    )
+
+
+class ConceptListApi(StudioApiView):
+    @studio_schema(
+        parameters=[
+            OpenApiParameter(
+                "kind", str, enum=SubjectKind.values, description="Only the concepts for this kind of subject."
+            )
+        ],
+        responses={200: StudioConceptOutput(many=True), 400: INVALID},
+        description="The active concepts a pack can be made in, in their order.",
+    )
+    def get(self, request):
+        kind = request.query_params.get("kind") or None
+        if kind is not None and kind not in SubjectKind.values:
+            raise exceptions.ValidationError({"kind": [_("Pick who the photos are of.")]})
+        concepts = selectors.concepts_active(kind=kind)
+        return Response(StudioConceptOutput([_concept_output(request, c) for c in concepts], many=True).data)
+
+
+class PoseListApi(StudioApiView):
+    @studio_schema(
+        responses={200: StudioPoseOutput(many=True)}, description="The active poses (people only), in their order."
+    )
+    def get(self, request):
+        poses = [_pose_output(pose) for pose in selectors.poses_active()]
+        return Response(StudioPoseOutput(poses, many=True).data)
+
+
+class SubjectPacksApi(StudioApiView):
+    parser_classes = [JSONParser]
+
+    @studio_schema(
+        request=PackCreateInput,
+        responses={
+            201: StudioPackOutput,
+            400: PACK_INVALID,
+            404: NOT_FOUND,
+            409: OpenApiResponse(
+                StudioErrorOutput, description="no_model: the subject has no finished personal model."
+            ),
+            429: PORTRAIT_QUOTA,
+        },
+        description="Make a pack of portraits with the subject's newest personal model: one picture per job, each "
+        "shown as it finishes (poll the pack). Every picture counts towards today's portraits; a pack that does not "
+        "fit whole is refused.",
+    )
+    def post(self, request, subject_id):
+        subject = selectors.subject_get(owner=request.user, subject_id=subject_id)
+        data = PackCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        concept = Concept.objects.filter(slug=values["concept"]).first()
+        pose = None
+        if values.get("pose"):
+            pose = Pose.objects.filter(slug=values["pose"], is_active=True).first()
+            if pose is None:
+                code = "pose_not_for_pets" if subject.is_pet else "pose_unavailable"
+                raise _pack_invalid(services.PackInvalid("pose", code))
+        return _pack_made(
+            request,
+            lambda: services.pack_create(
+                owner=request.user,
+                subject=subject,
+                concept=concept,
+                pose=pose,
+                tone=values["tone"],
+                instruction=values["instruction"],
+                size=values.get("size"),
+                submission_id=values.get("submission_id"),
+            ),
+        )
+
+
+class PackListApi(StudioApiView):
+    @studio_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: StudioPackPageOutput, 404: PAGE_NOT_FOUND},
+        operation_id="studio_packs_list",
+    )
+    def get(self, request):
+        paginator = StudioPagination()
+        page = paginator.paginate_queryset(selectors.packs_of(owner=request.user), request, view=self)
+        results = StudioPackOutput([_pack_output(request, pack) for pack in page], many=True).data
+        return paginator.get_paginated_response(results)
+
+
+class PackDetailApi(StudioApiView):
+    @studio_schema(responses={200: StudioPackOutput, 404: NOT_FOUND})
+    def get(self, request, pack_id):
+        return _respond_pack(request, pack_id)
+
+    @studio_schema(
+        responses={204: None, 404: NOT_FOUND},
+        description="Delete the pack with every picture and file (today's count stays).",
+    )
+    def delete(self, request, pack_id):
+        services.pack_delete(pack=selectors.pack_get(owner=request.user, pack_id=pack_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PackMoreApi(StudioApiView):
+    parser_classes = [JSONParser]
+
+    @studio_schema(
+        request=PackMoreInput,
+        responses={
+            201: StudioPackOutput,
+            400: PACK_INVALID,
+            404: NOT_FOUND,
+            409: OpenApiResponse(
+                StudioErrorOutput, description="no_model: the subject has no finished personal model."
+            ),
+            429: PORTRAIT_QUOTA,
+        },
+        description="More like this: a new pack with the same choices and new seeds (400 if its concept or pose has "
+        "been retired since).",
+    )
+    def post(self, request, pack_id):
+        pack = selectors.pack_get(owner=request.user, pack_id=pack_id)
+        data = PackMoreInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        submission_id = data.validated_data.get("submission_id")
+        return _pack_made(request, lambda: services.pack_more_like(pack=pack, submission_id=submission_id))
+
+
+class PackCancelApi(StudioApiView):
+    @studio_schema(
+        request=None,
+        responses={
+            200: StudioPackOutput,
+            404: NOT_FOUND,
+            409: OpenApiResponse(StudioErrorOutput, description="nothing_to_cancel: every picture is already done."),
+        },
+        description="Stop every picture of the pack that is not done yet (those still waiting do not count).",
+    )
+    def post(self, request, pack_id):
+        pack = selectors.pack_get(owner=request.user, pack_id=pack_id)
+        try:
+            services.pack_cancel(pack=pack)
+        except services.NothingToCancel:
+            return _error("nothing_to_cancel", words.pack_nothing_to_cancel(), status.HTTP_409_CONFLICT)
+        return _respond_pack(request, pack.id)
+
+
+class PackZipApi(AnyAcceptMixin, StudioApiView):
+    @studio_schema(
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(
+                StudioErrorOutput, description="not_found: not yours, no such pack, or no picture is finished yet."
+            ),
+        },
+        description="Every finished picture of the pack as one zip (<concept-slug>-<index>.png each, AI-generated).",
+    )
+    def get(self, request, pack_id):
+        return pack_zip_response(selectors.pack_get(owner=request.user, pack_id=pack_id))
+
+
+class PortraitDetailApi(StudioApiView):
+    parser_classes = [JSONParser]
+
+    @studio_schema(
+        request=PortraitUpdateInput,
+        responses={200: StudioPortraitOutput, 400: INVALID, 404: NOT_FOUND},
+        description="Mark or unmark the picture as a favourite.",
+    )
+    def patch(self, request, portrait_id):
+        portrait = selectors.portrait_get(owner=request.user, portrait_id=portrait_id)
+        data = PortraitUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.portrait_favourite_set(portrait=portrait, favourite=data.validated_data["favourite"])
+        row = selectors.PictureRow(portrait=portrait, state=job_selectors.job_state(job=portrait.job))
+        return Response(StudioPortraitOutput(_portrait_output(request, row)).data)
+
+    @studio_schema(
+        responses={204: None, 404: NOT_FOUND},
+        description="Delete the picture and its file (made today, it still counts). The last one takes its pack.",
+    )
+    def delete(self, request, portrait_id):
+        services.portrait_delete(portrait=selectors.portrait_get(owner=request.user, portrait_id=portrait_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PortraitImageApi(AnyAcceptMixin, StudioApiView):
+    @studio_schema(
+        parameters=[OpenApiParameter("download", int, enum=[1], description="1: as an attachment, to save it.")],
+        responses={(200, "image/png"): OpenApiTypes.BINARY, 404: NOT_FOUND},
+        description="The finished picture (AI-generated; not for identity documents).",
+    )
+    def get(self, request, portrait_id):
+        portrait = selectors.portrait_get(owner=request.user, portrait_id=portrait_id)
+        return portrait_image_response(portrait, download=request.query_params.get("download") == "1")
+
+
+class PortraitQuotaApi(StudioApiView):
+    @studio_schema(responses={200: QuotaOutput}, description="Today's portraits (every picture of a pack counts).")
+    def get(self, request):
+        return Response(quota_output(owner=request.user, kind=PORTRAIT_KIND))

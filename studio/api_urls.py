@@ -27,6 +27,17 @@ urlpatterns = [
         name="studio_model_preview",
     ),
     path("studio/quota/", api.StudioQuotaApi.as_view(), name="studio_quota"),
+    path("studio/concepts/", api.ConceptListApi.as_view(), name="studio_concepts"),
+    path("studio/poses/", api.PoseListApi.as_view(), name="studio_poses"),
+    path("studio/subjects/<uuid:subject_id>/packs/", api.SubjectPacksApi.as_view(), name="studio_subject_packs"),
+    path("studio/packs/", api.PackListApi.as_view(), name="studio_packs"),
+    path("studio/packs/<uuid:pack_id>/", api.PackDetailApi.as_view(), name="studio_pack"),
+    path("studio/packs/<uuid:pack_id>/more/", api.PackMoreApi.as_view(), name="studio_pack_more"),
+    path("studio/packs/<uuid:pack_id>/cancel/", api.PackCancelApi.as_view(), name="studio_pack_cancel"),
+    path("studio/packs/<uuid:pack_id>/zip/", api.PackZipApi.as_view(), name="studio_pack_zip"),
+    path("studio/portraits/<uuid:portrait_id>/", api.PortraitDetailApi.as_view(), name="studio_portrait"),
+    path("studio/portraits/<uuid:portrait_id>/image/", api.PortraitImageApi.as_view(), name="studio_portrait_image"),
+    path("studio/portrait-quota/", api.PortraitQuotaApi.as_view(), name="studio_portrait_quota"),
 ]
 
 # The one-photo studio profile's endpoints live in their own module.

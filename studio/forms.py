@@ -8,9 +8,10 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from gpu_worker.contract.portrait import MAX_INSTRUCTION_CHARS, PACK_MAX, PACK_MIN
 from gpu_worker.contract.subject_photo_check import MAX_PHOTOS
 from studio import messages
-from studio.models import NAME_MAX_LENGTH, SubjectKind
+from studio.models import NAME_MAX_LENGTH, SubjectKind, ToneChoice
 
 NAME_ERRORS = {
     "required": _("Give it a name."),
@@ -99,6 +100,95 @@ class PhotosForm(forms.Form):
 
 
 class TrainForm(forms.Form):
+    submission_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["submission_id"].initial = uuid.uuid4()
+
+
+class PackForm(forms.Form):
+    """A pack of portraits of one subject. The choices are the subject's: the concepts for its kind, the
+    concept's poses (people only), the concept's tones; the service checks them all again."""
+
+    concept = forms.ChoiceField(
+        label=_("Concept"),
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Pick one of the concepts offered for this model."),
+            "invalid_choice": _("Pick one of the concepts offered for this model."),
+        },
+    )
+    pose = forms.ChoiceField(
+        label=_("Pose"),
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": _("Pick one of the poses offered for this concept.")},
+    )
+    tone = forms.ChoiceField(
+        label=_("Tone"),
+        choices=ToneChoice.choices,
+        initial=ToneChoice.AUTO,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": _("Pick one of the tones offered for this concept."),
+            "invalid_choice": _("Pick one of the tones offered for this concept."),
+        },
+    )
+    instruction = forms.CharField(
+        label=_("Your words"),
+        required=False,
+        strip=False,  # the service strips it and counts what is left
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MAX_INSTRUCTION_CHARS}),
+        help_text=_("What should the picture show? Korean or English."),
+    )
+    size = forms.IntegerField(
+        label=_("Pictures in the pack"),
+        required=False,
+        widget=forms.NumberInput(attrs={"min": PACK_MIN, "max": PACK_MAX}),
+        error_messages={"invalid": _("A pack has %(min)s to %(max)s pictures.") % {"min": PACK_MIN, "max": PACK_MAX}},
+    )
+    submission_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, subject, concepts, poses, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subject = subject
+        self.concepts = {concept.slug: concept for concept in concepts}
+        self.poses = {pose.slug: pose for pose in poses}
+        self.fields["concept"].choices = [(slug, slug) for slug in self.concepts]
+        self.fields["pose"].choices = [("", _("Left to the model")), *((slug, slug) for slug in self.poses)]
+        self.fields["submission_id"].initial = uuid.uuid4()
+        if subject.is_pet:
+            del self.fields["pose"]
+        else:
+            del self.fields["instruction"]
+        first = next(iter(self.concepts.values()), None)
+        if first is not None:
+            self.fields["concept"].initial = first.slug
+            self.fields["size"].initial = first.pack_size
+
+    def clean_instruction(self):
+        text = self.cleaned_data.get("instruction") or ""
+        if len(text.strip()) > MAX_INSTRUCTION_CHARS:
+            raise forms.ValidationError(messages.pack_invalid("instruction_too_long"))
+        return text
+
+    def clean_size(self):
+        size = self.cleaned_data.get("size")
+        if size is not None and not PACK_MIN <= size <= PACK_MAX:
+            raise forms.ValidationError(messages.pack_invalid("size_out_of_range"))
+        return size
+
+    @property
+    def concept_obj(self):
+        return self.concepts.get(self.cleaned_data.get("concept") or "")
+
+    @property
+    def pose_obj(self):
+        return self.poses.get(self.cleaned_data.get("pose") or "")
+
+
+class PackMoreForm(forms.Form):
     submission_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):

@@ -128,3 +128,61 @@ def photo_rejection(code: str, *, kind: str, min_face_px: int | None = None) -> 
 
 def photo_unchecked() -> str:
     return _("This photo could not be checked.")
+
+
+# ---- portraits: profile packs -------------------------------------------------------------------
+
+
+def pack_invalid(code: str) -> str:
+    """A pack's input that cannot be taken (studio.services.PackInvalid codes)."""
+    from gpu_worker.contract.portrait import MAX_INSTRUCTION_CHARS, PACK_MAX, PACK_MIN
+
+    messages = {
+        "concept_unavailable": _("Pick one of the concepts offered for this model."),
+        "pose_not_for_pets": _("Poses are for people: a pet's picture follows your words instead."),
+        "pose_unavailable": _("Pick one of the poses offered for this concept."),
+        "tone_unavailable": _("Pick one of the tones offered for this concept."),
+        "instruction_not_for_people": _("Your own words are for pets' pictures: a person's follows the pose."),
+        "instruction_too_long": _("Your words can have at most %(max)s characters.") % {"max": MAX_INSTRUCTION_CHARS},
+        "size_out_of_range": _("A pack has %(min)s to %(max)s pictures.") % {"min": PACK_MIN, "max": PACK_MAX},
+    }
+    return messages.get(code) or _("This request could not be understood. Please try again.")
+
+
+def no_model() -> str:
+    return _("This has no finished personal model yet. Train one first, then make a pack.")
+
+
+def portrait_quota(limit: int, remaining: int, size: int) -> str:
+    if remaining <= 0:
+        return _("You have used today's %(limit)s portraits. Come back tomorrow for more.") % {"limit": limit}
+    return ngettext(
+        "A pack of %(size)s pictures does not fit: you have %(remaining)s portrait left today. "
+        "Make a smaller pack, or come back tomorrow.",
+        "A pack of %(size)s pictures does not fit: you have %(remaining)s portraits left today. "
+        "Make a smaller pack, or come back tomorrow.",
+        remaining,
+    ) % {"size": size, "remaining": remaining}
+
+
+def pack_nothing_to_cancel() -> str:
+    return _("Every picture of this pack is already done.")
+
+
+def ai_notice() -> str:
+    return _("AI-generated pictures: not for passports or identity documents.")
+
+
+def tone_auto_label(tone: str, confidence: float | None) -> str:
+    """What "auto" decided, e.g. "Auto: warm (82 % sure)" or "Auto: neutral — we could not tell"."""
+    names = {"warm": _("warm"), "cool": _("cool"), "neutral": _("neutral")}
+    name = names.get(tone, tone)
+    if confidence is None:
+        return _("Auto: %(tone)s (pets are painted in neutral light)") % {"tone": name}
+    if confidence <= 0:
+        return _("Auto: %(tone)s — we could not tell") % {"tone": name}
+    return _("Auto: %(tone)s (%(percent)s %% sure)") % {"tone": name, "percent": round(confidence * 100)}
+
+
+def tone_name(tone: str) -> str:
+    return {"auto": _("Auto"), "warm": _("Warm"), "cool": _("Cool"), "neutral": _("Neutral")}.get(tone, tone)

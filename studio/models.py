@@ -148,6 +148,9 @@ class PersonalModel(models.Model):
     name = models.CharField(_("name"), max_length=NAME_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(default=timezone.now)
+    # The skin readings ([L*, a*, b*, pixels]) of the photos it was trained on, kept when the photos
+    # are deleted after training so that "auto" can still decide a pack's tone (contract/tone.py).
+    skin_readings = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -200,6 +203,10 @@ class Pose(models.Model):
     aspect = models.FloatField(_("frame aspect (width / height)"), default=0.8)
     # An admin's reference photo to extract the keypoints from (the pose_extract job); optional.
     reference_photo = models.ImageField(_("reference photo"), upload_to="studio/poses/", blank=True)
+    # The newest "extract the pose from the reference photo" job: its result fills the keypoints.
+    extraction_job = models.ForeignKey(
+        GenerationJob, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
     is_active = models.BooleanField(_("active"), default=True)
     sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
 
@@ -339,6 +346,8 @@ class OnePhotoProfile(models.Model):
     # When the person confirmed this is a photo of them or that they may use it.
     consent_at = models.DateTimeField(_("consent given at"))
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last use (made, looked at, downloaded, favourited, "another one"): retention counts from here.
+    last_used_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]

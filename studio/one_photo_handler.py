@@ -14,6 +14,7 @@ class OnePhotoProfileHandler(JobHandler):
     contract = CONTRACT
     verbose_name = _("One-photo studio profile")
     finishing_label = _("Putting it in your studio")
+    nav = ((_("My studio profiles"), "studio:one_photo_list"),)
     pitch = _("One photo of you becomes a studio profile picture in the tone that suits you. No training, no waiting.")
     start_url_name = "studio:one_photo_new"
     payload_is_private = True

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import statistics
+import tempfile
+import zipfile
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.core.files.storage import default_storage
+from django.db.models import Prefetch, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from generation import selectors as job_selectors
 from generation.models import GenerationJob
+from gpu_worker.contract.portrait import PortraitParams
 from gpu_worker.contract.subject_training import MIN_PHOTOS, PHOTOS_INPUT, TrainingResult
 from studio import messages
-from studio.models import PersonalModel, Subject, SubjectPhoto, Training
-from studio.services import MAX_PHOTOS, MAX_PHOTOS_STORED
+from studio.models import Concept, Pack, PersonalModel, Portrait, Pose, Subject, SubjectPhoto, Training
+from studio.services import MAX_PHOTOS, MAX_PHOTOS_STORED, personal_model_latest, tone_resolve
 
 
 class PhotoStatus:
@@ -255,3 +261,170 @@ def model_preview_key(model: PersonalModel, index: int) -> str | None:
         return None
     key = result.previews[index]
     return key if job_selectors.key_under(key, model.training.job.output_prefix) else None
+
+
+# ---- portraits: concepts, poses and packs -------------------------------------------------------
+
+
+def concepts_active(*, kind: str | None = None) -> QuerySet[Concept]:
+    """Active concepts in their order; with `kind`, those for that subject kind."""
+    concepts = Concept.objects.filter(is_active=True).prefetch_related(
+        Prefetch("poses", queryset=Pose.objects.filter(is_active=True).order_by("sort_order", "slug"))
+    )
+    return concepts.filter(subject_kinds__contains=[kind]) if kind else concepts
+
+
+def poses_active() -> QuerySet[Pose]:
+    return Pose.objects.filter(is_active=True)
+
+
+def packs_of(*, owner, subject: Subject | None = None) -> QuerySet[Pack]:
+    """Newest first, with their pictures' jobs, the subject, concept and pose fetched at once."""
+    portraits = Portrait.objects.select_related("job").order_by("index")
+    packs = (
+        Pack.objects.filter(owner=owner, subject__owner=owner)
+        .select_related("subject", "concept", "pose", "personal_model")
+        .prefetch_related(Prefetch("portraits", queryset=portraits))
+        .order_by("-created_at")
+    )
+    return packs.filter(subject=subject) if subject is not None else packs
+
+
+def pack_get(*, owner, pack_id) -> Pack:
+    return get_object_or_404(packs_of(owner=owner), pk=pack_id)
+
+
+def portrait_get(*, owner, portrait_id) -> Portrait:
+    portraits = Portrait.objects.filter(pack__owner=owner, job__owner=owner).select_related("job", "pack")
+    return get_object_or_404(portraits, pk=portrait_id)
+
+
+def portrait_params(portrait: Portrait) -> PortraitParams:
+    return job_selectors.job_params(job=portrait.job)
+
+
+def portrait_file_name(portrait: Portrait) -> str:
+    """`<concept-slug>-<index>.png`, from the concept as the pack was made (it may be renamed since)."""
+    return f"{portrait_params(portrait).concept.slug}-{portrait.index}.png"
+
+
+def portrait_image_key(portrait: Portrait) -> str | None:
+    """The finished picture's storage key, only if it lies under its own job's prefix."""
+    key = job_selectors.job_output_key(job=portrait.job, role="result")
+    return key if key and job_selectors.key_under(key, portrait.job.output_prefix) else None
+
+
+@dataclass(frozen=True)
+class PictureRow:
+    portrait: Portrait
+    state: job_selectors.JobState
+
+    @property
+    def done(self) -> bool:
+        return self.portrait.job.status == GenerationJob.Status.SUCCEEDED
+
+    @property
+    def finished(self) -> bool:
+        return self.portrait.job.is_finished
+
+
+@dataclass(frozen=True)
+class PackProgress:
+    total: int
+    done: int  # succeeded
+    failed: int  # failed or cancelled
+    percent: float  # of the whole pack
+    eta_seconds: int | None  # until the last picture is done (None: not known yet, or nothing left)
+
+    @property
+    def open(self) -> int:
+        return self.total - self.done - self.failed
+
+    @property
+    def finished(self) -> bool:
+        return self.open == 0
+
+
+def pack_pictures(pack: Pack) -> list[PictureRow]:
+    """Each picture with its live state (uses the prefetch of `packs_of`)."""
+    return [PictureRow(portrait=p, state=job_selectors.job_state(job=p.job)) for p in pack.portraits.all()]
+
+
+def pack_progress(rows: list[PictureRow]) -> PackProgress:
+    """The pack as a whole. The pictures are painted one after another, so the time left is what the
+    running one has left plus, for each one still waiting, how long a picture of this pack took (or,
+    before one is done, what the running one will have taken)."""
+    total = len(rows)
+    done = sum(1 for r in rows if r.done)
+    failed = sum(1 for r in rows if r.finished and not r.done)
+    percent = round(sum(100.0 if r.finished else r.state.percent for r in rows) / total, 1) if total else 100.0
+    took = [
+        (r.portrait.job.finished_at - r.portrait.job.started_at).total_seconds()
+        for r in rows
+        if r.done and r.portrait.job.started_at and r.portrait.job.finished_at
+    ]
+    running = [r for r in rows if not r.finished and r.state.status == GenerationJob.Status.RUNNING]
+    waiting = sum(1 for r in rows if not r.finished) - len(running)
+    per_picture = statistics.median(took) if took else None
+    left = 0.0
+    for r in running:
+        if r.state.eta_seconds is not None:
+            left += r.state.eta_seconds
+            if per_picture is None and r.portrait.job.started_at:
+                per_picture = (timezone.now() - r.portrait.job.started_at).total_seconds() + r.state.eta_seconds
+        elif per_picture is not None:
+            left += per_picture * (100 - r.state.percent) / 100
+        else:
+            return PackProgress(total, done, failed, percent, None)
+    if waiting and per_picture is None:
+        return PackProgress(total, done, failed, percent, None)
+    eta = round(left + waiting * (per_picture or 0)) or None
+    return PackProgress(total=total, done=done, failed=failed, percent=percent, eta_seconds=eta)
+
+
+def pack_zip(pack: Pack):
+    """The pack's finished pictures as one zip (`<concept-slug>-<index>.png` each), in a temporary file
+    that spills to disk past 16 MB; None when none is finished. The caller closes it."""
+    rows = [(portrait, portrait_image_key(portrait)) for portrait in pack.portraits.all()]
+    rows = [(portrait, key) for portrait, key in rows if key and default_storage.exists(key)]
+    if not rows:
+        return None
+    spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned open
+    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:  # PNGs are compressed
+        for portrait, key in rows:
+            with default_storage.open(key, "rb") as source, archive.open(portrait_file_name(portrait), "w") as out:
+                while chunk := source.read(1024 * 1024):
+                    out.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+@dataclass(frozen=True)
+class AutoTone:
+    tone: str
+    confidence: float | None
+    label: str  # "Auto: warm (82 % sure)", in the reader's language
+
+
+def auto_tone(subject: Subject) -> AutoTone | None:
+    """What "auto" would decide for the subject now (the form shows it next to the choice)."""
+    model = personal_model_latest(subject=subject)
+    if model is None:
+        return None
+    resolved = tone_resolve(subject=subject, model=model, requested="auto")
+    return AutoTone(
+        tone=resolved.tone,
+        confidence=resolved.confidence,
+        label=messages.tone_auto_label(resolved.tone, resolved.confidence),
+    )
+
+
+def pack_tone_label(pack: Pack) -> str:
+    """The tone a pack was painted in, and how it was chosen."""
+    if pack.tone_requested == "auto":
+        return messages.tone_auto_label(pack.tone, pack.tone_confidence)
+    return messages.tone_name(pack.tone)
+
+
+def subject_has_open_portraits(subject: Subject) -> bool:
+    return Pack.objects.filter(subject=subject).filter(Q(portraits__job__status__in=("queued", "running"))).exists()

@@ -21,13 +21,29 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
+from generation import selectors as job_selectors
 from generation import services as job_services
 from generation.images import ImageRejected
 from generation.models import GenerationJob, Upload
-from gpu_worker.contract import ContractError
+from gpu_worker.contract import ContractError, LoraSpec
+from gpu_worker.contract import portrait as portrait_contract
+from gpu_worker.contract import pose_extract as pose_contract
 from gpu_worker.contract import subject_photo_check as check_contract
 from gpu_worker.contract import subject_training as training_contract
-from studio.models import PersonalModel, PhotoCheck, Subject, SubjectKind, SubjectPhoto, Training
+from gpu_worker.contract.tone import SkinReading, tone_decide
+from studio.models import (
+    Concept,
+    Pack,
+    PersonalModel,
+    PhotoCheck,
+    Portrait,
+    Pose,
+    Subject,
+    SubjectKind,
+    SubjectPhoto,
+    ToneChoice,
+    Training,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +185,8 @@ def subject_delete(*, subject: Subject, unused_before: datetime | None = None) -
             return False
         for check in list(PhotoCheck.objects.filter(subject=locked).select_related("job")):
             job_services.job_delete(job=check.job)
+        # The packs' pictures first: a Portrait row goes with its pack, but its job and files would not.
+        _portraits_delete(Portrait.objects.filter(pack__subject=locked))
         for training in list(Training.objects.filter(subject=locked).select_related("job")):
             job_services.job_delete(job=training.job)  # its PersonalModel goes with it
         _photos_delete(list(SubjectPhoto.objects.filter(subject=locked).select_related("upload")))
@@ -177,7 +195,11 @@ def subject_delete(*, subject: Subject, unused_before: datetime | None = None) -
 
 
 def _unused(subject: Subject, since: datetime) -> bool:
-    open_jobs = Q(trainings__job__status__in=OPEN_STATUSES) | Q(checks__job__status__in=OPEN_STATUSES)
+    open_jobs = (
+        Q(trainings__job__status__in=OPEN_STATUSES)
+        | Q(checks__job__status__in=OPEN_STATUSES)
+        | Q(packs__portraits__job__status__in=OPEN_STATUSES)
+    )
     return subject.last_used_at < since and not Subject.objects.filter(pk=subject.pk).filter(open_jobs).exists()
 
 
@@ -198,6 +220,7 @@ def subjects_expire(*, now: datetime | None = None) -> int:
         Subject.objects.filter(last_used_at__lt=cutoff)
         .exclude(trainings__job__status__in=OPEN_STATUSES)
         .exclude(checks__job__status__in=OPEN_STATUSES)
+        .exclude(packs__portraits__job__status__in=OPEN_STATUSES)
         .distinct()
         .order_by("last_used_at")[:500]
     )
@@ -447,9 +470,18 @@ def training_record(*, job: GenerationJob, result: training_contract.TrainingRes
     if training is None:  # the subject was deleted meanwhile
         return None
     subject = training.subject
+    # The skin readings of the photos it learnt from: "auto" decides a pack's tone from them once the
+    # photos themselves are gone.
+    used = training.job.spec.get("inputs", {}).get(training_contract.PHOTOS_INPUT, [])
+    readings = [
+        [photo.skin_lightness, photo.skin_a, photo.skin_b, photo.skin_pixels]
+        for photo in SubjectPhoto.objects.filter(
+            subject=subject, upload__image__in=used, skin_pixels__isnull=False
+        ).order_by("created_at", "id")
+    ]
     with transaction.atomic():
         model, _ = PersonalModel.objects.get_or_create(
-            training=training, defaults={"subject": subject, "name": subject.name}
+            training=training, defaults={"subject": subject, "name": subject.name, "skin_readings": readings}
         )
         subject_touch(subject=subject)
     subject.refresh_from_db(fields=["keep_photos"])
@@ -473,13 +505,332 @@ def personal_model_touch(*, model: PersonalModel) -> None:
 
 
 def personal_model_delete(*, model: PersonalModel) -> None:
-    """Delete the model with its training: the job's files (adapter, previews, checkpoints) go too."""
-    job_services.job_delete(job=model.training.job)
+    """Delete the model with its packs and its training: every picture's and the training job's files
+    (adapter, previews, checkpoints) go too."""
+    with transaction.atomic():
+        _subject_lock(model.subject)
+        _portraits_delete(Portrait.objects.filter(pack__personal_model=model))
+        job_services.job_delete(job=model.training.job)  # the model and its (now empty) packs go with it
 
 
-def portrait_record(*, job, result) -> None:
-    """A portrait succeeded (its handler). TODO(W1): touch the subject's and model's last use."""
+# ---- portraits: profile packs ----------------------------------------------------------------
 
 
-def pose_extraction_record(*, job, result) -> None:
-    """TODO(W1): fill the pose's keypoints from the extraction."""
+class NoPersonalModel(Exception):
+    """The subject has no finished personal model to paint with."""
+
+
+class PackInvalid(Exception):
+    """A choice the pack cannot take. `field`: which input; `code`: why (messages.pack_invalid words it)."""
+
+    def __init__(self, field: str, code: str) -> None:
+        super().__init__(f"{field}: {code}")
+        self.field = field
+        self.code = code
+
+
+class PortraitQuotaExceeded(job_services.QuotaExceeded):
+    """The whole pack does not fit in what is left of today's portraits (nothing was made)."""
+
+    def __init__(self, limit: int, remaining: int, size: int) -> None:
+        super().__init__(limit)
+        self.remaining = remaining
+        self.size = size
+
+
+class NothingToCancel(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ToneResolved:
+    tone: str  # warm / cool / neutral: what the pictures are painted in
+    confidence: float | None  # set when "auto" decided it (0: could not tell)
+
+
+def concept_tones(concept: Concept) -> list[str]:
+    """The tones a person may pick for the concept (none listed: all of them, "auto" first)."""
+    return list(concept.tones) or list(ToneChoice.values)
+
+
+def concept_poses(concept: Concept):
+    """The active poses a person may pick for the concept. A concept that lists none leaves the pose
+    to the model: no pose can be picked then."""
+    return concept.poses.filter(is_active=True).order_by("sort_order", "slug")
+
+
+def subject_skin_readings(*, subject: Subject, model: PersonalModel | None) -> list[SkinReading]:
+    """The skin readings "auto" decides from: the subject's accepted photos that have one, or (when its
+    photos were deleted after training, the default) those of the photos the model was trained on."""
+    photos = SubjectPhoto.objects.filter(
+        subject=subject, verdict=SubjectPhoto.Verdict.ACCEPTED, skin_pixels__isnull=False
+    ).order_by("created_at", "id")
+    rows = [[p.skin_lightness, p.skin_a, p.skin_b, p.skin_pixels] for p in photos]
+    if not rows and model is not None:
+        rows = list(model.skin_readings or [])
+    readings = []
+    for row in rows:
+        try:
+            readings.append(SkinReading(lightness=float(row[0]), a=float(row[1]), b=float(row[2]), pixels=int(row[3])))
+        except (ContractError, TypeError, ValueError, IndexError):
+            continue  # an unreadable stored row is no reading
+    return readings
+
+
+def tone_resolve(*, subject: Subject, model: PersonalModel | None, requested: str) -> ToneResolved:
+    """ "warm"/"cool" as asked; "auto" from the skin readings (contract/tone.py). A pet has no skin
+    reading: its "auto" is neutral, with no confidence (nothing was measured)."""
+    if requested != ToneChoice.AUTO:
+        return ToneResolved(tone=requested, confidence=None)
+    if subject.is_pet:
+        return ToneResolved(tone="neutral", confidence=None)
+    decision = tone_decide(subject_skin_readings(subject=subject, model=model))
+    return ToneResolved(tone=decision.tone, confidence=decision.confidence)
+
+
+def personal_model_latest(*, subject: Subject) -> PersonalModel | None:
+    """The newest finished personal model of the subject (a model exists only once its training succeeded)."""
+    return (
+        PersonalModel.objects.filter(subject=subject, training__job__status="succeeded")
+        .select_related("training__job")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def personal_model_spec(model: PersonalModel) -> portrait_contract.PersonalModelSpec:
+    """The model's files as the portrait contract pins them, from its training's typed result."""
+    result: training_contract.TrainingResult | None = job_selectors.job_result(job=model.training.job)
+    if result is None:
+        raise NoPersonalModel
+    return portrait_contract.PersonalModelSpec(
+        lora=LoraSpec(key=result.lora_key, sha256=result.lora_sha256, weight=1.0),
+        embeddings_key=result.embeddings_key,
+        embeddings_sha256=result.embeddings_sha256,
+        tokens=list(result.tokens),
+        class_word=result.class_word,
+        base_model=result.base_model,
+    )
+
+
+def concept_spec(concept: Concept) -> portrait_contract.ConceptSpec:
+    """What the concept says now (its style's LoRA and words included): editing it later changes no pack."""
+    template, negative = concept.prompt_template, concept.negative_prompt
+    style = job_services.style_spec(concept.style)
+    if style is not None:
+        template = ", ".join(part for part in (template, style.prompt_addition) if part)
+        negative = ", ".join(part for part in (negative, style.negative_prompt_addition) if part)
+    return portrait_contract.ConceptSpec(
+        slug=concept.slug,
+        prompt_template=template,
+        negative_prompt=negative,
+        style_lora=style.lora if style is not None else None,
+        steps=concept.steps,
+        guidance=concept.guidance,
+        scheduler=concept.scheduler,
+        control_scale=concept.control_scale,
+        filter_strength=concept.filter_strength,
+        face_fix=concept.face_fix,
+        hand_fix=concept.hand_fix,
+    )
+
+
+def pose_spec(pose: Pose) -> portrait_contract.PoseSpec:
+    return portrait_contract.PoseSpec(slug=pose.slug, keypoints=pose.keypoints, aspect=pose.aspect)
+
+
+def _pack_validate(
+    *, subject: Subject, concept: Concept | None, pose: Pose | None, tone: str, instruction: str, size: int | None
+) -> tuple[str, int]:
+    """The checks of a pack's input, in the form's order. Returns the instruction (stripped) and the size."""
+    if concept is None or not concept.is_active or subject.kind not in concept.subject_kinds:
+        raise PackInvalid("concept", "concept_unavailable")
+    if pose is not None:
+        if subject.is_pet:
+            raise PackInvalid("pose", "pose_not_for_pets")
+        if not concept_poses(concept).filter(pk=pose.pk).exists():
+            raise PackInvalid("pose", "pose_unavailable")
+    if tone not in concept_tones(concept):
+        raise PackInvalid("tone", "tone_unavailable")
+    instruction = (instruction or "").strip()
+    if instruction and not subject.is_pet:
+        raise PackInvalid("instruction", "instruction_not_for_people")
+    if len(instruction) > portrait_contract.MAX_INSTRUCTION_CHARS:
+        raise PackInvalid("instruction", "instruction_too_long")
+    size = concept.pack_size if size is None else size
+    if not portrait_contract.PACK_MIN <= size <= portrait_contract.PACK_MAX:
+        raise PackInvalid("size", "size_out_of_range")
+    return instruction, size
+
+
+def pack_create(
+    *,
+    owner,
+    subject: Subject,
+    concept: Concept | None,
+    pose: Pose | None = None,
+    tone: str = ToneChoice.AUTO,
+    instruction: str = "",
+    size: int | None = None,
+    submission_id: uuid.UUID | None = None,
+    more_like: Pack | None = None,
+) -> Pack:
+    """A pack of `size` portraits (default: the concept's) of the subject, painted with its newest
+    personal model: one `portrait` job per picture, each with its own seed.
+
+    Checks, in order: the input (PackInvalid: the concept is active and for the subject's kind; a pose
+    only for people and among the concept's active poses, none when the concept lists none; the tone
+    among the concept's; an instruction only for pets and at most MAX_INSTRUCTION_CHARS once stripped;
+    PACK_MIN <= size <= PACK_MAX), then a finished model (NoPersonalModel), then today's portraits
+    for the whole pack at once (PortraitQuotaExceeded: a pack of 4 with 3 left makes nothing). All or
+    nothing, in one transaction, under the subject's and then the owner's row lock. The same
+    submission_id twice returns the first pack."""
+    if subject.owner_id != owner.pk:
+        raise Http404("No such subject.")
+    instruction, size = _pack_validate(
+        subject=subject, concept=concept, pose=pose, tone=tone, instruction=instruction, size=size
+    )
+    with transaction.atomic():
+        _subject_lock(subject)
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        if submission_id is not None:
+            earlier = Pack.objects.filter(owner=owner, submission_id=submission_id).first()
+            if earlier is not None:
+                return earlier
+        model = personal_model_latest(subject=subject)
+        if model is None:
+            raise NoPersonalModel
+        model_spec = personal_model_spec(model)
+        quota = job_services.quota_of(owner=owner, kind=portrait_contract.KIND)
+        if quota.limit is not None and quota.remaining < size:
+            raise PortraitQuotaExceeded(quota.limit, quota.remaining, size)
+        resolved = tone_resolve(subject=subject, model=model, requested=tone)
+        spec_concept = concept_spec(concept)
+        spec_pose = pose_spec(pose) if pose is not None else None
+        pack = Pack.objects.create(
+            owner=owner,
+            subject=subject,
+            personal_model=model,
+            concept=concept,
+            pose=pose,
+            tone_requested=tone,
+            tone=resolved.tone,
+            tone_confidence=resolved.confidence,
+            instruction=instruction,
+            size=size,
+            more_like=more_like,
+            submission_id=submission_id,
+        )
+        for index in range(1, size + 1):
+            params = portrait_contract.PortraitParams(
+                subject_kind=subject.kind,
+                model=model_spec,
+                concept=spec_concept,
+                seed=job_services.new_seed(),
+                tone=resolved.tone,
+                pose=spec_pose,
+                instruction=instruction,
+            )
+            job = job_services.job_create(owner=owner, kind=portrait_contract.KIND, params=params)
+            Portrait.objects.create(job=job, pack=pack, index=index)
+        personal_model_touch(model=model)
+    return pack
+
+
+def pack_more_like(*, pack: Pack, submission_id: uuid.UUID | None = None) -> Pack:
+    """A new pack with the same choices (concept, pose, tone as asked, words, size), new seeds and the
+    subject's newest model. The concept and pose are taken as they are now: one retired since is
+    refused (PackInvalid), as is a pack whose concept was deleted."""
+    return pack_create(
+        owner=pack.owner,
+        subject=pack.subject,
+        concept=pack.concept,
+        pose=pack.pose,
+        tone=pack.tone_requested,
+        instruction=pack.instruction,
+        size=pack.size,
+        submission_id=submission_id,
+        more_like=pack,
+    )
+
+
+def portrait_favourite_set(*, portrait: Portrait, favourite: bool) -> Portrait:
+    Portrait.objects.filter(pk=portrait.pk).update(favourite=favourite)
+    portrait.favourite = favourite
+    return portrait
+
+
+def _portraits_delete(portraits) -> None:
+    for portrait in list(portraits.select_related("job")):
+        job_services.job_delete(job=portrait.job)  # its files; the Portrait row goes with the job
+
+
+def portrait_delete(*, portrait: Portrait) -> bool:
+    """Delete one picture and its files (made today, it still counts towards today's portraits). The
+    last picture of a pack takes the pack with it. Returns whether the pack is gone too."""
+    pack_id = portrait.pack_id
+    job_services.job_delete(job=portrait.job)
+    with transaction.atomic():
+        if not Portrait.objects.filter(pack_id=pack_id).exists():
+            Pack.objects.filter(pk=pack_id).delete()
+            return True
+    return False
+
+
+def pack_delete(*, pack: Pack) -> None:
+    """Delete the pack with every picture and file (today's count stays)."""
+    _portraits_delete(Portrait.objects.filter(pack=pack))
+    Pack.objects.filter(pk=pack.pk).delete()
+
+
+def pack_cancel(*, pack: Pack) -> int:
+    """Stop every picture of the pack that is not done yet. Returns how many were stopped; raises
+    NothingToCancel when every one had already finished."""
+    stopped = 0
+    for portrait in Portrait.objects.filter(pack=pack, job__status__in=OPEN_STATUSES).select_related("job"):
+        stopped += job_services.job_cancel(job=portrait.job)
+    if not stopped:
+        raise NothingToCancel
+    return stopped
+
+
+def portrait_record(*, job: GenerationJob, result: portrait_contract.PortraitResult) -> None:
+    """A portrait succeeded (its handler): its model and subject were used, retention counts from now."""
+    portrait = Portrait.objects.filter(job=job).select_related("pack__personal_model__subject").first()
+    if portrait is None:  # deleted meanwhile
+        return
+    personal_model_touch(model=portrait.pack.personal_model)
+
+
+# ---- poses (staff) -----------------------------------------------------------------------------
+
+
+class NoReferencePhoto(Exception):
+    pass
+
+
+def pose_extraction_start(*, pose: Pose, by) -> GenerationJob:
+    """Start a `pose_extract` job on the pose's reference photo; its result fills the pose's keypoints
+    (`pose_extraction_record`). `by`: the staff member, who owns the job."""
+    if not pose.reference_photo:
+        raise NoReferencePhoto
+    with transaction.atomic():
+        job = job_services.job_create(
+            owner=by,
+            kind=pose_contract.KIND,
+            params=pose_contract.PoseExtractParams(),
+            inputs={pose_contract.PHOTO_INPUT: pose.reference_photo.name},
+        )
+        Pose.objects.filter(pk=pose.pk).update(extraction_job=job)
+        pose.extraction_job = job
+    return job
+
+
+def pose_extraction_record(*, job: GenerationJob, result: pose_contract.PoseExtractResult) -> int:
+    """The extraction succeeded (its handler): the pose it was started for takes its keypoints and frame
+    aspect. A pose that has started another extraction since keeps waiting for that one. Returns the
+    poses updated (0 or 1)."""
+    portrait_contract.check_keypoints(result.keypoints)
+    keypoints = [[round(float(x), 4), round(float(y), 4), round(float(c), 4)] for x, y, c in result.keypoints]
+    aspect = round(min(5.0, max(0.2, float(result.aspect))), 4)
+    return Pose.objects.filter(extraction_job=job).update(keypoints=keypoints, aspect=aspect)

@@ -19,6 +19,17 @@ urlpatterns = [
     path("models/<uuid:model_id>/rename/", views.model_rename, name="model_rename"),
     path("models/<uuid:model_id>/delete/", views.model_delete, name="model_delete"),
     path("models/<uuid:model_id>/previews/<int:index>/", views.model_preview, name="model_preview"),
+    path("subjects/<uuid:subject_id>/packs/new/", views.pack_new, name="pack_new"),
+    path("packs/<uuid:pack_id>/", views.pack, name="pack"),
+    path("packs/<uuid:pack_id>/state/", views.pack_state, name="pack_state"),
+    path("packs/<uuid:pack_id>/more/", views.pack_more, name="pack_more"),
+    path("packs/<uuid:pack_id>/cancel/", views.pack_cancel, name="pack_cancel"),
+    path("packs/<uuid:pack_id>/delete/", views.pack_delete, name="pack_delete"),
+    path("packs/<uuid:pack_id>/zip/", views.pack_zip, name="pack_zip"),
+    path("portraits/<uuid:portrait_id>/image/", views.portrait_image, name="portrait_image"),
+    path("portraits/<uuid:portrait_id>/favourite/", views.portrait_favourite, name="portrait_favourite"),
+    path("portraits/<uuid:portrait_id>/delete/", views.portrait_delete, name="portrait_delete"),
+    path("concepts/<slug:slug>/preview/", views.concept_preview, name="concept_preview"),
 ]
 
 # The one-photo studio profile has its own module (no subject, no training).

@@ -102,6 +102,8 @@ def test_real_preset_needs_the_sources_of_the_served_workflows_only_and_never_do
         "ONTOP_GPU_MODEL_SEGMENTER",
         "ONTOP_GPU_MODEL_UPSCALER",
         "ONTOP_GPU_MODEL_TXT2IMG",
+        "ONTOP_GPU_MODEL_POSE_CONTROL",
+        "ONTOP_GPU_MODEL_POSE_ESTIMATOR",
     ]
     diary_only = model_roles(served_workflows(("picture_diary",)))
     assert registry.missing_sources(diary_only) == ["ONTOP_GPU_MODEL_TXT2IMG", "ONTOP_GPU_MODEL_UPSCALER"]
@@ -122,7 +124,7 @@ def test_unknown_workflows_and_shared_queues_are_configuration_errors():
     with pytest.raises(WorkerConfigError, match="unknown workflows: paint_the_cat"):
         served_workflows(("paint_the_cat",))
     assert queues_for(served_workflows(("picture_diary",))) == ("gpu-diary",)
-    assert queues_for(served_workflows(())) == ("gpu", "gpu-diary", "gpu-train")
+    assert queues_for(served_workflows(())) == ("gpu", "gpu-studio", "gpu-diary", "gpu-train")
     assert queues_for(served_workflows(("subject_training",))) == ("gpu-train",)
     with pytest.raises(WorkerConfigError, match="queue 'gpu' also carries preview, subject_photo_check jobs"):
         queues_for(served_workflows(("desk_makeover",)))
