@@ -60,7 +60,9 @@ FRONT_POSE = [
 ]
 
 
-def make_person(runtime: Runtime, name: str, colour: tuple[int, int, int], *, resolution: int) -> PersonalModelSpec:
+def make_person(
+    runtime: Runtime, name: str, colour: tuple[int, int, int], *, resolution: int, preset: str = "tiny"
+) -> PersonalModelSpec:
     """One pivotal-tuning step on the worker's own base: a personal model of the real shape."""
     import hashlib
 
@@ -68,7 +70,9 @@ def make_person(runtime: Runtime, name: str, colour: tuple[int, int, int], *, re
 
     pipeline = runtime.models.get("txt2img")
     cuda = runtime.models.device.type == "cuda"
-    settings = replace(TrainingSettings.from_env("tiny", cuda=cuda), resolution=resolution, steps=1)
+    # The real preset's rank and targets on full-size models: the LoRA a switch moves is a real one.
+    real = "real" if preset == "full" else "tiny"
+    settings = replace(TrainingSettings.from_env(real, cuda=cuda), resolution=resolution, steps=1)
     array = np.full((resolution, resolution, 3), colour, np.uint8)
     examples = [TrainingExample(Image.fromarray(array), f"a photo of {''.join(TOKENS)} person")]
     tuner = PivotalTuner(pipeline, settings, examples, tokens=TOKENS, initializer_word="person", seed=len(name))
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("ONTOP_GPU_PORTRAIT_MAX_STEPS", str(steps))
     people = [
-        make_person(runtime, name, colour, resolution=min(size, 512))
+        make_person(runtime, name, colour, resolution=min(size, 512), preset=args.preset)
         for name, colour in (("a", (200, 40, 40)), ("b", (40, 60, 200)))
     ]
     concept = ConceptSpec(

@@ -79,6 +79,7 @@ class LoraManager:
         self._embeddings: dict[str, tuple[str, bytes]] = {}  # adapter name -> (sha256, file)
         self._embeddings_of: str | None = None
         self._tokens: tuple[str, ...] = ()
+        self._rows_blank = True  # no personal rows written since the last blanking (or ever)
         if fast_lora is not None and FAST_ADAPTER not in self._on_pipeline():
             if fast_lora.suffix != ".safetensors":
                 raise LoraUnavailable("ONTOP_GPU_FAST_LORA must be a .safetensors file.")
@@ -129,6 +130,11 @@ class LoraManager:
     def _personal_activate(self, personal: PersonalModelSpec, *, base_model: str, keep: set[str]) -> str:
         name = personal_adapter_name(personal.lora)
         tokens = tuple(personal.tokens)
+        if personal.base_model != base_model:
+            # What the web recorded is checked before anything is read; the files' own metadata after.
+            raise PersonalModelMismatch(
+                f"This personal model was trained on {personal.base_model!r}; this worker paints with {base_model!r}."
+            )
         cached = self._embeddings.get(name)
         if name not in self.loaded or cached is None or cached[0] != personal.embeddings_sha256:
             # Read into memory only, never into the disk cache: a person's model must go from
@@ -152,20 +158,24 @@ class LoraManager:
             self._embeddings[name] = (personal.embeddings_sha256, embeddings)
             self._embeddings_of = None  # (re)write the rows below
         if self._embeddings_of != name:
-            # Two rows per encoder: switching people costs a copy of a few kilobytes.
+            # Two rows per encoder: switching people costs a copy of a few kilobytes. Until the write
+            # has succeeded the rows are nobody's, so a failure makes the next job write them again.
+            self._embeddings_of = None
+            self._rows_blank = False
+            self._tokens = tokens
             try:
                 personal_embeddings_write(self.pipeline, embeddings=self._embeddings[name][1], tokens=tokens)
             except AdapterFileError as exc:
                 raise PersonalModelInvalid(str(exc)) from None
             self._embeddings_of = name
-            self._tokens = tokens
         self._touch(name)
         return name
 
     def _personal_blank(self) -> None:
-        if self._embeddings_of is not None:
+        if not self._rows_blank:
             personal_embeddings_blank(self.pipeline, self._tokens)
             self._embeddings_of = None
+            self._rows_blank = True
 
     def _make_room(self, *, keep: set[str]) -> None:
         loaded = self.loaded

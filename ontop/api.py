@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -51,6 +52,10 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         body = {"code": "invalid", "message": _first_message(exc.detail), "fields": exc.detail}
+    elif isinstance(exc, exceptions.ParseError):
+        # A 400 like any other, in the request's language: the parser's own words (Python's JSON
+        # error, in English) help no one, and clients read `fields` on every 400.
+        body = {"code": "parse_error", "message": _("The request body could not be read: check that it is valid JSON or a valid form."), "fields": {}}
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"

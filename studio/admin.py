@@ -131,6 +131,10 @@ class ConceptAdminForm(forms.ModelForm):
                 _("The prompt template must contain %(slot)s exactly once (it has it %(count)s times).")
                 % {"slot": SUBJECT_SLOT, "count": template.count(SUBJECT_SLOT)}
             )
+        if "<" in template or ">" in template:
+            # The person's tokens ("<s0><s1>") go into the slot; anything else in angle brackets
+            # (A1111 LoRA tags) means nothing to our painter and would confuse the prompt writer.
+            raise forms.ValidationError(_("The prompt template cannot contain < or >."))
         return template
 
 

@@ -802,10 +802,13 @@ class PackCreateInput(StudioInput):
     size = serializers.IntegerField(
         required=False,
         allow_null=True,
+        min_value=PACK_MIN,
+        max_value=PACK_MAX,
         error_messages={
-            "invalid": gettext_lazy("A pack has %(min)s to %(max)s pictures.") % {"min": PACK_MIN, "max": PACK_MAX},
-            "max_string_length": gettext_lazy("A pack has %(min)s to %(max)s pictures.")
-            % {"min": PACK_MIN, "max": PACK_MAX},
+            "invalid": words.PACK_SIZE,
+            "max_string_length": words.PACK_SIZE,
+            "min_value": words.PACK_SIZE,
+            "max_value": words.PACK_SIZE,
         },
         help_text=f"Pictures in the pack, {PACK_MIN} to {PACK_MAX}; null or left out: the concept's pack_size.",
     )
@@ -876,8 +879,10 @@ class StudioPackProgressOutput(serializers.Serializer):
     total = serializers.IntegerField()
     done = serializers.IntegerField()
     failed = serializers.IntegerField(help_text="Failed or cancelled.")
+    cancelled = serializers.IntegerField(help_text="Of `failed`, those cancelled.")
     percent = serializers.FloatField()
     eta_seconds = serializers.IntegerField(allow_null=True, help_text="Until the last picture is done, when known.")
+    finished = serializers.BooleanField(help_text="No picture is waiting or being painted: stop polling.")
 
 
 class StudioPackOutput(serializers.Serializer):
@@ -991,8 +996,10 @@ def _pack_output(request, pack: Pack) -> dict:
             "total": progress.total,
             "done": progress.done,
             "failed": progress.failed,
+            "cancelled": progress.cancelled,
             "percent": progress.percent,
             "eta_seconds": progress.eta_seconds,
+            "finished": progress.finished,
         },
         "pictures": [_portrait_output(request, row) for row in rows],
         "zip_url": _url(request, "api:studio_pack_zip", pack.id),
@@ -1115,6 +1122,7 @@ class PackListApi(StudioApiView):
 class PackDetailApi(StudioApiView):
     @studio_schema(responses={200: StudioPackOutput, 404: NOT_FOUND})
     def get(self, request, pack_id):
+        services.pack_touch(pack=selectors.pack_get(owner=request.user, pack_id=pack_id))
         return _respond_pack(request, pack_id)
 
     @studio_schema(

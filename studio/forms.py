@@ -146,7 +146,7 @@ class PackForm(forms.Form):
         label=_("Pictures in the pack"),
         required=False,
         widget=forms.NumberInput(attrs={"min": PACK_MIN, "max": PACK_MAX}),
-        error_messages={"invalid": _("A pack has %(min)s to %(max)s pictures.") % {"min": PACK_MIN, "max": PACK_MAX}},
+        error_messages={"invalid": messages.PACK_SIZE},
     )
     submission_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
 

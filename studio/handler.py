@@ -117,3 +117,10 @@ class TrainingHandler(JobHandler):
         from studio.services import training_record
 
         training_record(job=job, result=result)
+
+    def on_delete(self, *, job) -> None:
+        # However the training's job is deleted (the job admin too), its model's pictures and their
+        # files go first: the database cascade alone would drop their rows and leave their files.
+        from studio.services import training_portraits_delete
+
+        training_portraits_delete(job=job)

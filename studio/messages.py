@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from gpu_worker.contract.portrait import PACK_MAX, PACK_MIN
 from gpu_worker.contract.subject_photo_check import MAX_PHOTOS, PhotoRejection
 from gpu_worker.contract.subject_training import MIN_PHOTOS
 from studio.models import SubjectKind
@@ -79,6 +81,7 @@ def retention_text() -> str:
     days = settings.SUBJECT_RETENTION_DAYS
     return _(
         "Your photos are deleted as soon as the training succeeds, unless you tick “Keep my photos”. "
+        "Of their skin colour, only the tone read from it (warm, cool or neutral) stays with the model. "
         "The personal model is kept until you delete it, or until it has not been used for %(days)s days."
     ) % {"days": days}
 
@@ -186,3 +189,11 @@ def tone_auto_label(tone: str, confidence: float | None) -> str:
 
 def tone_name(tone: str) -> str:
     return {"auto": _("Auto"), "warm": _("Warm"), "cool": _("Cool"), "neutral": _("Neutral")}.get(tone, tone)
+
+
+def _pack_size_text() -> str:
+    return _("A pack has %(min)s to %(max)s pictures.") % {"min": PACK_MIN, "max": PACK_MAX}
+
+
+# For field error_messages, which are built once at import: translated when shown, not when loaded.
+PACK_SIZE = lazy(_pack_size_text, str)()

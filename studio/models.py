@@ -148,9 +148,10 @@ class PersonalModel(models.Model):
     name = models.CharField(_("name"), max_length=NAME_MAX_LENGTH)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(default=timezone.now)
-    # The skin readings ([L*, a*, b*, pixels]) of the photos it was trained on, kept when the photos
-    # are deleted after training so that "auto" can still decide a pack's tone (contract/tone.py).
-    skin_readings = models.JSONField(default=list, blank=True, editable=False)
+    # What "auto" decided from the skin of the photos it was trained on ({"tone", "confidence"}),
+    # kept when the photos are deleted after training. Only the decision: the skin colour readings
+    # themselves go with the photos (contract/tone.py).
+    auto_tone = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]

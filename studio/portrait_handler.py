@@ -21,6 +21,8 @@ class PortraitHandler(JobHandler):
     finishing_label = _("Putting it in your pack")
     payload_is_private = True
     listed_in_recent = False  # shown in its pack, with the pack's own page
+    # A started picture still counts when cancelled: "make 12, cancel at 95 %, repeat" is not free.
+    cancel_counts_once_started = True
 
     def daily_limit(self) -> int | None:
         return settings.STUDIO_DAILY_PORTRAITS

@@ -335,6 +335,7 @@ class PackProgress:
     failed: int  # failed or cancelled
     percent: float  # of the whole pack
     eta_seconds: int | None  # until the last picture is done (None: not known yet, or nothing left)
+    cancelled: int = 0  # of `failed`, those cancelled
 
     @property
     def open(self) -> int:
@@ -357,6 +358,7 @@ def pack_progress(rows: list[PictureRow]) -> PackProgress:
     total = len(rows)
     done = sum(1 for r in rows if r.done)
     failed = sum(1 for r in rows if r.finished and not r.done)
+    cancelled = sum(1 for r in rows if r.state.status == GenerationJob.Status.CANCELLED)
     percent = round(sum(100.0 if r.finished else r.state.percent for r in rows) / total, 1) if total else 100.0
     took = [
         (r.portrait.job.finished_at - r.portrait.job.started_at).total_seconds()
@@ -375,11 +377,11 @@ def pack_progress(rows: list[PictureRow]) -> PackProgress:
         elif per_picture is not None:
             left += per_picture * (100 - r.state.percent) / 100
         else:
-            return PackProgress(total, done, failed, percent, None)
+            return PackProgress(total, done, failed, percent, None, cancelled)
     if waiting and per_picture is None:
-        return PackProgress(total, done, failed, percent, None)
+        return PackProgress(total, done, failed, percent, None, cancelled)
     eta = round(left + waiting * (per_picture or 0)) or None
-    return PackProgress(total=total, done=done, failed=failed, percent=percent, eta_seconds=eta)
+    return PackProgress(total=total, done=done, failed=failed, percent=percent, eta_seconds=eta, cancelled=cancelled)
 
 
 def pack_zip(pack: Pack):

@@ -9,6 +9,7 @@ outputs (checkpoints, previews, the adapter files) live under the job's output p
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ from gpu_worker.contract import portrait as portrait_contract
 from gpu_worker.contract import pose_extract as pose_contract
 from gpu_worker.contract import subject_photo_check as check_contract
 from gpu_worker.contract import subject_training as training_contract
-from gpu_worker.contract.tone import SkinReading, tone_decide
+from gpu_worker.contract.tone import TONES, SkinReading, ToneDecision, tone_decide
 from studio.models import (
     Concept,
     Pack,
@@ -470,18 +471,15 @@ def training_record(*, job: GenerationJob, result: training_contract.TrainingRes
     if training is None:  # the subject was deleted meanwhile
         return None
     subject = training.subject
-    # The skin readings of the photos it learnt from: "auto" decides a pack's tone from them once the
-    # photos themselves are gone.
+    # "auto" decides a pack's tone from the skin of the photos it learnt from. Only the decision is
+    # kept with the model: the skin readings themselves go with the photos.
     used = training.job.spec.get("inputs", {}).get(training_contract.PHOTOS_INPUT, [])
-    readings = [
-        [photo.skin_lightness, photo.skin_a, photo.skin_b, photo.skin_pixels]
-        for photo in SubjectPhoto.objects.filter(
-            subject=subject, upload__image__in=used, skin_pixels__isnull=False
-        ).order_by("created_at", "id")
-    ]
+    photos = SubjectPhoto.objects.filter(subject=subject, upload__image__in=used, skin_pixels__isnull=False)
+    decision = tone_decide(_skin_readings(photos))
+    auto_tone = {"tone": decision.tone, "confidence": decision.confidence} if decision.readings else None
     with transaction.atomic():
         model, _ = PersonalModel.objects.get_or_create(
-            training=training, defaults={"subject": subject, "name": subject.name, "skin_readings": readings}
+            training=training, defaults={"subject": subject, "name": subject.name, "auto_tone": auto_tone}
         )
         subject_touch(subject=subject)
     subject.refresh_from_db(fields=["keep_photos"])
@@ -502,6 +500,18 @@ def personal_model_touch(*, model: PersonalModel) -> None:
     PersonalModel.objects.filter(pk=model.pk).update(last_used_at=now)
     model.last_used_at = now
     subject_touch(subject=model.subject, now=now)
+
+
+# Looking at a pack is using it, but a page polled every few seconds must not write every time.
+TOUCH_AT_MOST_EVERY = timedelta(hours=1)
+
+
+def pack_touch(*, pack: Pack) -> None:
+    """The pack was looked at or downloaded: its model and subject are kept another retention period
+    (retention counts from the last use, not the last pack made)."""
+    now = timezone.now()
+    if pack.subject.last_used_at < now - TOUCH_AT_MOST_EVERY:
+        personal_model_touch(model=pack.personal_model)
 
 
 def personal_model_delete(*, model: PersonalModel) -> None:
@@ -559,22 +569,37 @@ def concept_poses(concept: Concept):
     return concept.poses.filter(is_active=True).order_by("sort_order", "slug")
 
 
-def subject_skin_readings(*, subject: Subject, model: PersonalModel | None) -> list[SkinReading]:
-    """The skin readings "auto" decides from: the subject's accepted photos that have one, or (when its
-    photos were deleted after training, the default) those of the photos the model was trained on."""
+def _skin_readings(photos) -> list[SkinReading]:
+    readings = []
+    for photo in photos.order_by("created_at", "id"):
+        try:
+            readings.append(
+                SkinReading(lightness=photo.skin_lightness, a=photo.skin_a, b=photo.skin_b, pixels=photo.skin_pixels)
+            )
+        except (ContractError, TypeError):
+            continue  # an unreadable stored reading is no reading
+    return readings
+
+
+def subject_tone_decision(*, subject: Subject, model: PersonalModel | None) -> ToneDecision:
+    """What "auto" decides: from the subject's accepted photos that have a skin reading, or (when its
+    photos were deleted after training, the default) the decision kept with the model."""
     photos = SubjectPhoto.objects.filter(
         subject=subject, verdict=SubjectPhoto.Verdict.ACCEPTED, skin_pixels__isnull=False
-    ).order_by("created_at", "id")
-    rows = [[p.skin_lightness, p.skin_a, p.skin_b, p.skin_pixels] for p in photos]
-    if not rows and model is not None:
-        rows = list(model.skin_readings or [])
-    readings = []
-    for row in rows:
-        try:
-            readings.append(SkinReading(lightness=float(row[0]), a=float(row[1]), b=float(row[2]), pixels=int(row[3])))
-        except (ContractError, TypeError, ValueError, IndexError):
-            continue  # an unreadable stored row is no reading
-    return readings
+    )
+    readings = _skin_readings(photos)
+    if readings or model is None or not model.auto_tone:
+        return tone_decide(readings)
+    kept = model.auto_tone
+    try:
+        return ToneDecision(
+            tone=kept["tone"] if kept["tone"] in TONES else "neutral",
+            confidence=float(kept["confidence"]),
+            hue_degrees=None,
+            readings=0,
+        )
+    except (KeyError, TypeError, ValueError):
+        return tone_decide([])
 
 
 def tone_resolve(*, subject: Subject, model: PersonalModel | None, requested: str) -> ToneResolved:
@@ -584,7 +609,7 @@ def tone_resolve(*, subject: Subject, model: PersonalModel | None, requested: st
         return ToneResolved(tone=requested, confidence=None)
     if subject.is_pet:
         return ToneResolved(tone="neutral", confidence=None)
-    decision = tone_decide(subject_skin_readings(subject=subject, model=model))
+    decision = subject_tone_decision(subject=subject, model=model)
     return ToneResolved(tone=decision.tone, confidence=decision.confidence)
 
 
@@ -618,8 +643,27 @@ def concept_spec(concept: Concept) -> portrait_contract.ConceptSpec:
     template, negative = concept.prompt_template, concept.negative_prompt
     style = job_services.style_spec(concept.style)
     if style is not None:
-        template = ", ".join(part for part in (template, style.prompt_addition) if part)
-        negative = ", ".join(part for part in (negative, style.negative_prompt_addition) if part)
+        template = ", ".join(part for part in (template, _style_words(style.prompt_addition)) if part)
+        negative = ", ".join(part for part in (negative, _style_words(style.negative_prompt_addition)) if part)
+    try:
+        return _concept_spec(concept, template, negative, style)
+    except ContractError:
+        # An admin's edit the form could not see coming (e.g. a style edited after the concept):
+        # the concept is unavailable, not a server error.
+        logger.exception("concept %s does not make a valid portrait spec", concept.slug)
+        raise PackInvalid("concept", "concept_unavailable") from None
+
+
+# A1111-style LoRA tags ("<lora:name:0.8>") and our own tokens ("<s0>") mean nothing to diffusers, and
+# a "{subject}" in a style's words would be a second slot: a style's words never carry either.
+_NOT_STYLE_WORDS = re.compile(r"<[^<>]*>|\{subject\}")
+
+
+def _style_words(words: str) -> str:
+    return " ".join(_NOT_STYLE_WORDS.sub(" ", words).split()).strip(" ,")
+
+
+def _concept_spec(concept: Concept, template: str, negative: str, style) -> portrait_contract.ConceptSpec:
     return portrait_contract.ConceptSpec(
         slug=concept.slug,
         prompt_template=template,
@@ -663,6 +707,19 @@ def _pack_validate(
     return instruction, size
 
 
+def _pack_of_submission(*, owner, subject: Subject, submission_id: uuid.UUID | None):
+    """(The pack this submission already made, the key to use). A key reused for another subject is
+    not this request's: it is ignored, as the engine ignores one reused for another kind."""
+    if submission_id is None:
+        return None, None
+    earlier = Pack.objects.filter(owner=owner, submission_id=submission_id).first()
+    if earlier is None:
+        return None, submission_id
+    if earlier.subject_id == subject.pk:
+        return earlier, submission_id
+    return None, None
+
+
 def pack_create(
     *,
     owner,
@@ -687,16 +744,19 @@ def pack_create(
     submission_id twice returns the first pack."""
     if subject.owner_id != owner.pk:
         raise Http404("No such subject.")
+    # A retry of a pack already made is that pack, even if the concept was retired meanwhile.
+    earlier, submission_id = _pack_of_submission(owner=owner, subject=subject, submission_id=submission_id)
+    if earlier is not None:
+        return earlier
     instruction, size = _pack_validate(
         subject=subject, concept=concept, pose=pose, tone=tone, instruction=instruction, size=size
     )
     with transaction.atomic():
         _subject_lock(subject)
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-        if submission_id is not None:
-            earlier = Pack.objects.filter(owner=owner, submission_id=submission_id).first()
-            if earlier is not None:
-                return earlier
+        earlier, submission_id = _pack_of_submission(owner=owner, subject=subject, submission_id=submission_id)
+        if earlier is not None:  # the same request, made meanwhile by a double click
+            return earlier
         model = personal_model_latest(subject=subject)
         if model is None:
             raise NoPersonalModel
@@ -763,6 +823,11 @@ def portrait_favourite_set(*, portrait: Portrait, favourite: bool) -> Portrait:
 def _portraits_delete(portraits) -> None:
     for portrait in list(portraits.select_related("job")):
         job_services.job_delete(job=portrait.job)  # its files; the Portrait row goes with the job
+
+
+def training_portraits_delete(*, job: GenerationJob) -> None:
+    """The pictures painted with the model a training made, files and all (the training's job is going)."""
+    _portraits_delete(Portrait.objects.filter(pack__personal_model__training__job=job))
 
 
 def portrait_delete(*, portrait: Portrait) -> bool:

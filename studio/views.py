@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image, ImageOps
@@ -380,6 +381,7 @@ def pack_new(request, subject_id):
 @require_GET
 def pack(request, pack_id):
     pack = selectors.pack_get(owner=request.user, pack_id=pack_id)
+    services.pack_touch(pack=pack)
     rows = selectors.pack_pictures(pack)
     context = {
         "pack": pack,
@@ -415,6 +417,7 @@ def pack_state(request, pack_id):
         "total": progress.total,
         "done": progress.done,
         "failed": progress.failed,
+        "cancelled": progress.cancelled,
         "percent": progress.percent,
         "eta_seconds": progress.eta_seconds,
         "finished": progress.finished,
@@ -474,11 +477,13 @@ def pack_zip(request, pack_id):
 
 
 def pack_zip_response(pack) -> FileResponse:
+    services.pack_touch(pack=pack)
     archive = selectors.pack_zip(pack)
     if archive is None:
         raise Http404(_("No picture of this pack is finished yet."))
     slug = pack.concept.slug if pack.concept else "portraits"
-    response = FileResponse(archive, as_attachment=True, filename=f"{slug}-{pack.created_at:%Y%m%d}.zip")
+    made_on = timezone.localtime(pack.created_at)  # the day the person saw it made, not UTC's
+    response = FileResponse(archive, as_attachment=True, filename=f"{slug}-{made_on:%Y%m%d}.zip")
     response["Content-Type"] = "application/zip"
     response["Cache-Control"] = PRIVATE_NO_CACHE
     return response
@@ -496,6 +501,7 @@ def portrait_image_response(portrait, *, download: bool = False):
     key = selectors.portrait_image_key(portrait)
     if key is None or not default_storage.exists(key):
         raise Http404("No such picture.")
+    services.pack_touch(pack=portrait.pack)
     if not hasattr(default_storage, "path"):  # object storage: a short-lived signed URL
         return HttpResponseRedirect(default_storage.url(key))
     content_type = "image/png" if key.endswith(".png") else "image/jpeg"

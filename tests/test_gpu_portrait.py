@@ -160,8 +160,9 @@ def test_one_persons_model_never_reaches_anothers_picture(media, people):
 
 
 def test_a_job_without_a_personal_model_gets_nobodys_tokens(media, people):
-    """After a portrait, the tokens' rows are blank: a diary prompt with "<s0><s1>" paints the same
-    picture as on a worker that never saw a personal model."""
+    """After a portrait, a job without a personal model finds the tokens' rows blank in both text
+    encoders: a diary prompt that says "<s0><s1>" paints the same picture whether Ana's or Bo's job
+    ran on the worker before it."""
     from gpu_worker.contract.picture_diary import DiaryParams
 
     def diary(runtime: Runtime, job_id: str):
@@ -171,21 +172,21 @@ def test_a_job_without_a_personal_model_gets_nobodys_tokens(media, people):
             output_prefix=f"results/{job_id}/",
             params=encode(DiaryParams(text="<s0><s1> person in the park", seed=3)),
         )
-        return execute(spec, ProgressReporter(), runtime)
+        result = execute(spec, ProgressReporter(), runtime)
+        assert result.status is JobStatus.SUCCEEDED, result.error
+        return _picture(runtime, result)
 
-    fresh = _runtime(media)
-    shared = _runtime(media)
-    _run(shared, "ana-before-diary", _params(people["ana"], tone="neutral"))
-    blank = diary(shared, "diary-after")
-    never = diary(fresh, "diary-fresh")
-    # The fresh worker never added the tokens (the tokenizer splits "<s0>" into pieces); the shared
-    # one has them as blank rows. Neither may look like Ana: compare with the picture Ana's rows give.
-    assert blank.status is JobStatus.SUCCEEDED
-    assert never.status is JobStatus.SUCCEEDED
-    pipeline = shared.models.get("txt2img")
-    ids = pipeline.tokenizer.convert_tokens_to_ids(["<s0>", "<s1>"])
-    rows = pipeline.text_encoder.get_input_embeddings().weight[ids]
-    assert float(rows.detach().abs().sum()) == 0.0
+    after_ana, after_bo = _runtime(media), _runtime(media)
+    _run(after_ana, "ana-before-diary", _params(people["ana"], tone="neutral"))
+    _run(after_bo, "bo-before-diary", _params(people["bo"], tone="neutral"))
+    assert np.array_equal(diary(after_ana, "diary-after-ana"), diary(after_bo, "diary-after-bo"))
+    pipeline = after_ana.models.get("txt2img")
+    for tokenizer, encoder in (
+        (pipeline.tokenizer, pipeline.text_encoder),
+        (pipeline.tokenizer_2, pipeline.text_encoder_2),
+    ):
+        ids = tokenizer.convert_tokens_to_ids(["<s0>", "<s1>"])
+        assert float(encoder.get_input_embeddings().weight[ids].detach().abs().sum()) == 0.0
 
 
 def test_least_recently_used_people_are_evicted_and_come_back_the_same(media, people, tmp_path):
@@ -198,13 +199,39 @@ def test_least_recently_used_people_are_evicted_and_come_back_the_same(media, pe
     assert np.array_equal(_picture(runtime, first), _picture(runtime, back))
 
 
+def test_the_bound_holds_styles_and_people_together_and_never_evicts_the_jobs_own(media, people):
+    """Two adapters at most: a style and a person active together, then the next person with the same
+    style evicts the previous person (least recently used), never the style the job needs."""
+    import hashlib
+
+    from gpu_worker.tiny_models import build_style_lora
+
+    runtime = _runtime(media, diffusion=replace(WorkerConfig.from_env().diffusion, max_adapters=2))
+    path = build_style_lora(runtime.models.source("txt2img"), media / "style-lru.safetensors", seed=8)
+    runtime.storage.write("styles/lru/style.safetensors", path.read_bytes(), "application/octet-stream")
+    style = LoraSpec(key="styles/lru/style.safetensors", sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    styled = replace(CONCEPT, style_lora=style)
+    ana, bo = people["ana"], people["bo"]
+    first, _ = _run(runtime, "lru-ana", _params(ana, tone="neutral", concept=styled))
+    assert first.status is JobStatus.SUCCEEDED, first.error
+    manager = runtime.loras(runtime.models.get("txt2img"))
+    style_name, ana_name, bo_name = (f"style_{style.sha256[:16]}", *(f"person_{p.lora.sha256[:16]}" for p in (ana, bo)))
+    assert manager.loaded == {style_name, ana_name}
+    second, _ = _run(runtime, "lru-bo", _params(bo, tone="neutral", concept=styled))
+    assert second.status is JobStatus.SUCCEEDED, second.error
+    assert manager.loaded == {style_name, bo_name}
+    # Bo's styled picture is what a fresh worker paints for him: Ana left nothing behind.
+    fresh, _ = _run(_runtime(media), "lru-bo-fresh", _params(bo, tone="neutral", concept=styled))
+    assert np.array_equal(_picture(runtime, second), _picture(runtime, fresh))
+
+
 def test_a_model_for_another_base_or_altered_files_fail_with_their_codes(media, people):
     runtime = _runtime(media)
     ana = people["ana"]
+    # The base the web recorded is checked first, before any file is read.
     other_base = replace(ana, base_model="real:stabilityai/stable-diffusion-xl-base-1.0")
-    # The spec's base is not what is checked: the files' own metadata is, against the pipeline.
-    result, _ = _run(runtime, "ok-spec-base", _params(other_base, tone="neutral"))
-    assert result.status is JobStatus.SUCCEEDED
+    result, _ = _run(runtime, "spec-base", _params(other_base, tone="neutral"))
+    assert (result.status, result.error.code) == (JobStatus.FAILED, "model_mismatch")
     bad_hash = replace(ana, lora=LoraSpec(key=ana.lora.key, sha256="0" * 64))
     result, _ = _run(runtime, "bad-hash", _params(bad_hash, tone="neutral"))
     assert (result.status, result.error.code) == (JobStatus.FAILED, "model_invalid")
@@ -225,8 +252,11 @@ def test_a_model_trained_on_another_base_is_refused(media, people, tmp_path):
         colour=(10, 200, 10),
         seed=3,
     )
-    result, _ = _run(probe, "stranger", _params(stranger, tone="neutral"))
+    # Even when the web's record claims this worker's base, the files' own metadata is checked.
+    claimed = replace(stranger, base_model=probe.models.identifier("txt2img"))
+    result, _ = _run(probe, "stranger", _params(claimed, tone="neutral"))
     assert (result.status, result.error.code) == (JobStatus.FAILED, "model_mismatch")
+    assert "real:some/other-sdxl" in result.error.message
 
 
 def test_a_pets_portrait_follows_the_owners_words(media, people):
@@ -249,9 +279,12 @@ def test_a_pets_portrait_follows_the_owners_words(media, people):
 # ---- the one-photo studio profile ------------------------------------------------------------
 
 
-def test_the_head_and_shoulders_frame_is_4_by_5_around_the_face_and_inside_the_photo():
+def test_the_head_and_shoulders_frame_has_the_painting_shape_around_the_face_and_inside_the_photo():
     # 3.2 face widths wide (640), 4:5, the face 12 % of the height below the top edge.
     assert head_and_shoulders((1000, 1500), (400, 300, 600, 550)) == (180, 204, 820, 1004)
+    # The real preset's bucket (896 x 1152): the window has its shape, so nothing is stretched.
+    x0, y0, x1, y1 = head_and_shoulders((1000, 1500), (400, 300, 600, 550), aspect=896 / 1152)
+    assert ((x1 - x0), round((x1 - x0) / (y1 - y0), 3)) == (640, round(896 / 1152, 3))
     # A face near the edge: the frame is shifted in, never out of the photo.
     x0, y0, x1, y1 = head_and_shoulders((1000, 1500), (0, 0, 200, 250))
     assert (x0, y0) == (0, 0)

@@ -227,7 +227,7 @@ def test_a_profile_is_one_job_with_the_photo_tone_and_background(web, user):
     ("language", "message"),
     [
         ("en", "Please confirm that this is a photo of you, or that you have the right to use it."),
-        ("ko", "제 사진이거나 사용할 권리가 있는 사진인지 확인해 주세요."),
+        ("ko", "본인의 사진이거나 사용할 권리가 있는 사진인지 확인해 주세요."),
     ],
 )
 def test_without_consent_nothing_is_stored(web, user, language, message):

@@ -186,7 +186,7 @@ def test_a_pack_is_one_portrait_job_per_picture_with_the_models_files_and_the_co
         training.embeddings_key,
         training.embeddings_sha256,
     )
-    assert (first.model.tokens, first.model.class_word, first.model.base_model) == (["<s0>", "<s1>"], "dog", "tiny")
+    assert (first.model.tokens, first.model.class_word, first.model.base_model) == (["<s0>", "<s1>"], "person", "tiny")
     headshot = concept("studio-headshot")
     assert first.concept.prompt_template == headshot.prompt_template
     assert (first.concept.steps, first.concept.guidance, first.concept.scheduler) == (30, 6.0, "dpmpp_2m_karras")
@@ -309,8 +309,9 @@ def test_the_whole_pack_must_fit_in_todays_portraits(user, settings):
 def test_auto_decides_the_tone_from_the_photos_skin_even_after_they_were_deleted(user):
     subject = ready_subject(user, readings=WARM)
     assert not SubjectPhoto.objects.filter(subject=subject).exists(), "deleted after training"
-    assert PersonalModel.objects.get().skin_readings == [list(r) for r in WARM]
     expected = tone_decide([SkinReading(*r) for r in WARM])
+    # Only the decision stays with the model: the skin readings went with the photos.
+    assert PersonalModel.objects.get().auto_tone == {"tone": expected.tone, "confidence": expected.confidence}
     pack = make_pack(user, subject, tone="auto")
     assert (pack.tone_requested, pack.tone, pack.tone_confidence) == ("auto", "warm", 0.585)
     assert (pack.tone, pack.tone_confidence) == (expected.tone, expected.confidence)
@@ -352,6 +353,11 @@ def test_the_same_submission_is_one_pack(user):
     assert first.id == again.id
     assert Pack.objects.count() == 1
     assert Portrait.objects.count() == 4
+    # The same key sent for another subject is not that request: a pack of its own, with no key.
+    other = ready_subject(user, name="Mina")
+    elsewhere = make_pack(user, other, submission_id=key, size=1)
+    assert (elsewhere.id != first.id, elsewhere.subject_id, elsewhere.submission_id) == (True, other.id, None)
+    assert Pack.objects.get(pk=first.pk).subject_id == subject.id
 
 
 def test_more_like_this_is_the_same_choices_with_new_seeds(user):
@@ -413,11 +419,24 @@ def test_deleting_the_subject_or_the_model_deletes_its_packs_and_every_file(user
     assert not GenerationJob.objects.filter(kind=PORTRAIT_KIND).exists()
     finish_training(studio_services.subject_train(subject=accepted_subject(user, kind="person", name="Mina")))
     again = Subject.objects.get(name="Mina")
-    finish_portrait(portraits(make_pack(user, again, size=1))[0])
+    second = portraits(make_pack(user, again, size=1))[0]
+    finish_portrait(second)
+    prefixes = [pack_portrait.job.output_prefix for pack_portrait in portraits(pack)] + [second.job.output_prefix]
     studio_services.subject_delete(subject=again)
     assert not GenerationJob.objects.filter(kind=PORTRAIT_KIND).exists()
-    assert stored_files(f"results/{user.pk}") == [f for f in owner_files(user) if f.startswith("results/")]
+    # Nothing is left under any of the pictures' own folders.
+    assert [prefix for prefix in prefixes if stored_files(prefix.rstrip("/"))] == []
     assert not any(f for f in stored_files(f"results/{user.pk}") if "result.png" in f)
+
+
+def test_deleting_the_training_job_from_the_job_admin_takes_its_pictures_and_their_files(user):
+    subject = ready_subject(user)
+    pack = make_pack(user, subject, size=2)
+    key = finish_portrait(portraits(pack)[0])
+    job_services.job_delete(job=PersonalModel.objects.get().training.job)
+    assert not default_storage.exists(key)
+    assert not GenerationJob.objects.filter(kind=PORTRAIT_KIND).exists()
+    assert not Pack.objects.exists()
 
 
 def test_a_finished_portrait_keeps_its_model_and_subject_in_use(user):

@@ -136,6 +136,33 @@ def test_refusals_are_in_korean(api, user):
     }
 
 
+@pytest.mark.parametrize(
+    ("language", "message", "size_message"),
+    [
+        (
+            "en",
+            "The request body could not be read: check that it is valid JSON or a valid form.",
+            "A pack has 1 to 12 pictures.",
+        ),
+        (
+            "ko",
+            "요청 본문을 읽을 수 없어요. 올바른 JSON이나 폼 형식인지 확인해 주세요.",
+            "팩에는 사진을 1장에서 12장까지 담을 수 있어요.",
+        ),
+    ],
+)
+def test_a_broken_body_or_a_wordy_size_is_a_400_in_the_readers_language(api, user, language, message, size_message):
+    subject = ready_subject(user)
+    broken = api.post(
+        _packs_url(subject), '{"concept": ', content_type="application/json", HTTP_ACCEPT_LANGUAGE=language
+    )
+    assert (broken.status_code, broken.json()) == (400, {"code": "parse_error", "message": message, "fields": {}})
+    for size in ("four", 2.5, 0, 13):
+        response = _post(api, _packs_url(subject), {"concept": "studio-headshot", "size": size}, language=language)
+        assert (response.status_code, response.json()["fields"]) == (400, {"size": [size_message]}), size
+    assert not Pack.objects.exists()
+
+
 def test_no_model_is_409_and_a_pack_past_todays_portraits_is_429(api, user, settings):
     waiting = accepted_subject(user, kind="person")
     response = _post(api, _packs_url(waiting), {"concept": "film-photo"})
@@ -177,6 +204,8 @@ def test_favourite_delete_cancel_more_and_zip(api, user):
     assert names == ["studio-headshot-1.png", "studio-headshot-2.png"]
     cancelled = _post(api, f"/api/studio/packs/{pack.id}/cancel/")
     assert [p["state"]["status"] for p in cancelled.json()["pictures"]] == ["succeeded", "succeeded", "cancelled"]
+    progress = cancelled.json()["progress"]
+    assert (progress["done"], progress["failed"], progress["cancelled"], progress["finished"]) == (2, 1, 1, True)
     assert _post(api, f"/api/studio/packs/{pack.id}/cancel/").json()["code"] == "nothing_to_cancel"
     more = _post(api, f"/api/studio/packs/{pack.id}/more/", {"submission_id": str(uuid.uuid4())})
     assert (more.status_code, more.json()["more_like_id"], more.json()["size"]) == (201, str(pack.id), 3)

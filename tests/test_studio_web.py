@@ -26,7 +26,7 @@ from generation.models import GenerationJob, Upload
 from gpu_worker.contract import JobResult, JobStatus, OutputImage
 from gpu_worker.contract.codec import encode
 from gpu_worker.contract.subject_photo_check import PhotoCheckResult, PhotoVerdict
-from gpu_worker.contract.subject_training import TrainingResult
+from gpu_worker.contract.subject_training import CLASS_WORDS, TrainingResult
 from ontop.periodic import PERIODIC_JOBS
 from studio import services as studio_services
 from studio.models import PersonalModel, PhotoCheck, Subject, SubjectPhoto, Training
@@ -135,7 +135,7 @@ def finish_training(training: Training, previews: int = 2) -> list[str]:
         embeddings_key=embeddings,
         embeddings_sha256="1" * 64,
         tokens=["<s0>", "<s1>"],
-        class_word="dog",
+        class_word=CLASS_WORDS[training.subject.kind],
         base_model="tiny",
         rank=4,
         steps=previews * 2,

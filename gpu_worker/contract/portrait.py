@@ -201,8 +201,6 @@ class PortraitResult:
     faces_fixed: int  # faces found and repainted, summed over both fixes
     width: int
     height: int
-    # The optional identity check (off by default): cosine similarity to the subject, None when off.
-    identity_score: float | None = None
 
 
 CONTRACT = WorkflowContract(

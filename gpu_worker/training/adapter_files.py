@@ -152,10 +152,14 @@ def personal_embeddings_write(pipeline, *, embeddings: bytes, tokens: tuple[str,
     rows = load_safetensors(embeddings)
     if set(rows) != set(EMBEDDING_KEYS):
         raise AdapterFileError(f"The embeddings file must hold exactly {EMBEDDING_KEYS}; it holds {sorted(rows)}.")
-    for key, (tokenizer, text_encoder) in zip(EMBEDDING_KEYS, encoder_pairs(pipeline), strict=True):
+    pairs = list(zip(EMBEDDING_KEYS, encoder_pairs(pipeline), strict=True))
+    # Every shape is checked before anything is written: half of one person's rows next to half of
+    # another's would reach the next picture.
+    for key, (_, text_encoder) in pairs:
         expected = (len(tokens), text_encoder.get_input_embeddings().embedding_dim)
         if tuple(rows[key].shape) != expected:
             raise AdapterFileError(f"Embeddings {key} have shape {tuple(rows[key].shape)}; expected {expected}.")
+    for key, (tokenizer, text_encoder) in pairs:
         _write_rows(tokenizer, text_encoder, tokens, rows[key])
 
 

@@ -14,8 +14,8 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='personalmodel',
-            name='skin_readings',
-            field=models.JSONField(blank=True, default=list, editable=False),
+            name='auto_tone',
+            field=models.JSONField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
             model_name='pose',

@@ -7,7 +7,8 @@ face (Grounding DINO), their masks (SAM 2) and the skin reading (contract/tone.p
 1. the backdrop: inpaint everything outside the person at full strength (the studio backdrop);
 2. the clothing: a light image-to-image pass over the whole picture (`clothing_strength`), so the
    clothes and the light match the new backdrop;
-3. the face goes back exactly (feathered), and a light face-detail pass blends its edges;
+3. the face goes back exactly (feathered), a light face-detail pass blends its edge, and the face's
+   inside goes back once more: only a ring at the face's edge is repainted;
 4. the warm/cool grade, and the ×2 upscale.
 
 diffusers' inpaint pipeline binarises its mask, so "repaint the backdrop fully and the clothes
@@ -22,6 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from gpu_worker.contract.one_photo_profile import (
     BACKGROUNDS,
@@ -81,14 +83,16 @@ def sample(size: int) -> tuple[OnePhotoParams, dict[str, bytes]]:
     return OnePhotoParams(seed=0, tone="auto", background="light_grey"), {PHOTO_INPUT: buffer.getvalue()}
 
 
-def head_and_shoulders(size: tuple[int, int], face: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
-    """A 4:5 window (x0, y0, x1, y1) around the face, inside the photo: as wide as FRAME_FACE_WIDTHS
-    faces when the photo allows, shrunk to fit otherwise."""
+def head_and_shoulders(
+    size: tuple[int, int], face: tuple[float, float, float, float], *, aspect: float = 4 / 5
+) -> tuple[int, int, int, int]:
+    """A window (x0, y0, x1, y1) of width/height `aspect` around the face, inside the photo: as wide as
+    FRAME_FACE_WIDTHS faces when the photo allows, shrunk to fit otherwise. The caller passes the
+    aspect of the size it will paint at, so nothing is stretched."""
     width, height = size
     fx0, fy0, fx1, _ = face
-    frame_w = min(width, (fx1 - fx0) * FRAME_FACE_WIDTHS, height * 4 / 5)
-    frame_w = max(1.0, frame_w)
-    frame_h = frame_w * 5 / 4
+    frame_w = max(1.0, min(width, (fx1 - fx0) * FRAME_FACE_WIDTHS, height * aspect))
+    frame_h = frame_w / aspect
     x0 = min(max(0.0, (fx0 + fx1) / 2 - frame_w / 2), width - frame_w)
     y0 = min(max(0.0, fy0 - FRAME_HEADROOM * frame_h), height - frame_h)
     return math.floor(x0), math.floor(y0), math.floor(x0 + frame_w), math.floor(y0 + frame_h)
@@ -127,8 +131,9 @@ def run(ctx: WorkflowContext, params: OnePhotoParams) -> OnePhotoResult:
                 raise NoFace("No face was found on the person.")
             face_box = estimated_head(person.box)  # the tiny preset's random detector finds no faces
 
-        frame = head_and_shoulders(photo.size, face_box)
+        # The SDXL bucket nearest to 4:5 (896 x 1152 at 1 MP), and a window of exactly its shape.
         width, height = sdxl_bucket(4, 5, target_pixels=ctx.diffusion.work_pixels)
+        frame = head_and_shoulders(photo.size, face_box, aspect=width / height)
         framed = photo.crop(frame).resize((width, height), Image.Resampling.LANCZOS)
         sx, sy = width / (frame[2] - frame[0]), height / (frame[3] - frame[1])
 
@@ -220,7 +225,12 @@ def run(ctx: WorkflowContext, params: OnePhotoParams) -> OnePhotoResult:
                     steps=min(settings.detail.steps, settings.max_steps),
                 ),
             )
-            painted = detailed.image
+            # The detail pass repaints the whole face region lightly; only its seam should change.
+            # The face's inside (the mask shrunk by the feather's reach) goes back from the photo.
+            inner = ndimage.binary_erosion(
+                face_mask, iterations=2 * settings.detail.blur_px + settings.detail.dilate_px
+            )
+            painted = paste(detailed.image, framed, (0, 0, width, height), feather(inner, settings.detail.blur_px))
 
     ctx.progress.report(OnePhotoStage.GRADING, 86)
     with ctx.timed("grade"):
