@@ -55,7 +55,8 @@ def exception_handler(exc, context):
     elif isinstance(exc, exceptions.ParseError):
         # A 400 like any other, in the request's language: the parser's own words (Python's JSON
         # error, in English) help no one, and clients read `fields` on every 400.
-        body = {"code": "parse_error", "message": _("The request body could not be read: check that it is valid JSON or a valid form."), "fields": {}}
+        message = _("The request body could not be read: check that it is valid JSON or a valid form.")
+        body = {"code": "parse_error", "message": message, "fields": {}}
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
