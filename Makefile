@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test browser-deps lint check-boundaries check-migrations pytest format clean
+.PHONY: run test test-fast browser-deps lint check-boundaries check-migrations pytest format clean
 
 # Installs both tiers and the dev tools; re-runs only when a requirements file changes.
 $(STAMP): requirements.txt requirements-gpu.txt requirements-dev.txt
@@ -17,6 +17,11 @@ run: $(STAMP)
 	$(BIN)/python -m ontop.devstack run
 
 test: $(STAMP) browser-deps lint check-boundaries check-migrations pytest
+
+# The everyday tier: every check, but no test marked `slow` (whole stacks, real worker processes,
+# browsers, killed processes, several GPU workers' worth of jobs). CI runs `make test`.
+test-fast: $(STAMP) lint check-boundaries check-migrations
+	$(BIN)/python -m ontop.devstack test -- -m "not slow and not gpu and not real_weights" $(PYTEST_ARGS)
 
 # The browser test drives Debian's headless Chromium (tools that download their own browser
 # cannot work here). Installed once if missing; fonts-noto-cjk so Korean renders in screenshots.

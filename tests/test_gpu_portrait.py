@@ -31,6 +31,10 @@ from gpu_worker.storage import LocalStorage
 from gpu_worker.workflows.one_photo_profile.workflow import head_and_shoulders
 from tests.personal_models import personal_model_make
 
+# Each test runs whole portrait jobs, several on workers of their own (the isolation tests need
+# fresh ones): the slow tier.
+pytestmark = pytest.mark.slow
+
 FRONT = [
     [0.5, 0.3, 1],
     [0.5, 0.45, 1],

@@ -587,6 +587,7 @@ def test_the_sweep_runs_hourly():
 # ---- the real GPU worker -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_profile_through_the_real_gpu_worker(web, user):
     pytest.importorskip("gpu_worker.workflows.one_photo_profile.workflow")
     photo = SimpleUploadedFile("me.png", person_photo_bytes(), content_type="image/png")

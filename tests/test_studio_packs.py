@@ -731,6 +731,7 @@ def test_the_pack_page_speaks_korean(web, user):
 # ---- the real thing: a pack of 2 through the real GPU worker (tiny models) ----------------------------
 
 
+@pytest.mark.slow
 def test_a_pack_of_two_through_the_real_gpu_worker(web, user, settings):
     from tests.test_studio_web import make_subject, photo_file, run_workers
 

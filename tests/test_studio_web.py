@@ -453,6 +453,7 @@ def test_the_check_has_no_daily_limit(user, settings, redis_clean):
     assert PhotoCheck.objects.count() == 4
 
 
+@pytest.mark.slow
 def test_checks_and_photos_go_through_the_real_gpu_worker(web, user):
     subject = make_subject(user, kind="dog")
     photos = [photo_file(seed) for seed in range(5)]
@@ -703,6 +704,7 @@ def test_rename_and_delete_a_model(web, user):
     assert stored_files(f"results/{user.pk}/{training.job_id}") == []
 
 
+@pytest.mark.slow
 def test_training_through_the_real_gpu_worker(web, user, settings, monkeypatch):
     settings.STUDIO_TRAINING_STEPS = 4
     monkeypatch.setenv("ONTOP_GPU_TRAIN_CHECKPOINT_EVERY", "2")
