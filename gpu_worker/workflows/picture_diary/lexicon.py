@@ -20,34 +20,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+
+from gpu_worker.lexicon import LexiconEntry, first_mentions, lexicon_rows
 
 CATEGORIES = ("people", "activity", "scene", "mood", "weather", "time", "season")
 
 
-@dataclass(frozen=True)
-class Concept:
-    category: str
-    key: str
-    phrase: str  # English, comma-free: the prompt splits and trims on commas
-    ko: tuple[str, ...]
-    en: tuple[str, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.category}:{self.key}"
-
-
-def _rows(category: str, *rows: tuple[str, str, str, str]) -> tuple[Concept, ...]:
-    """Rows are (key, phrase, Korean keywords, English keywords), keywords separated by "|"."""
-    return tuple(
-        Concept(category, key, phrase, tuple(k for k in ko.split("|") if k), tuple(k for k in en.split("|") if k))
-        for key, phrase, ko, en in rows
-    )
+# The diary's name for an entry of its lexicon.
+Concept = LexiconEntry
 
 
 # Noun phrases that follow "a person with …".
-PEOPLE = _rows(
+PEOPLE = lexicon_rows(
     "people",
     ("friend", "a friend", "친구|절친|베프", "friend|buddy|bestie"),
     ("friends", "friends", "친구들", "friends"),
@@ -78,7 +62,7 @@ PEOPLE = _rows(
 )
 
 # Participles that follow the people: "a person with a friend taking a walk".
-ACTIVITIES = _rows(
+ACTIVITIES = lexicon_rows(
     "activity",
     ("walk", "taking a walk", "산책|^걷|걸어 |걸어갔|걸어왔|걸어다", "walk|walked|walking|stroll|strolled|strolling"),
     ("read", "reading a book", "책을 읽|책 읽|독서|^읽었|^읽고|소설", "read|reading|novel"),
@@ -119,7 +103,7 @@ ACTIVITIES = _rows(
     ("dance", "dancing", "^춤|댄스", "dance|danced|dancing"),
 )
 
-SCENES = _rows(
+SCENES = lexicon_rows(
     "scene",
     ("park", "in a green park", "공원", "park|parks"),
     ("amusement_park", "at an amusement park", "놀이공원|놀이동산", "amusement park|theme park"),
@@ -152,7 +136,7 @@ SCENES = _rows(
 )
 
 # The writer's own mood codes (gpu_worker.contract.picture_diary.MOODS) are keys here.
-MOODS = _rows(
+MOODS = lexicon_rows(
     "mood",
     (
         "happy",
@@ -190,7 +174,7 @@ MOODS = _rows(
     ),
 )
 
-WEATHER = _rows(
+WEATHER = lexicon_rows(
     "weather",
     (
         "sunny",
@@ -220,7 +204,7 @@ WEATHER = _rows(
     ("storm", "dramatic stormy sky", "천둥|번개|태풍|폭풍", "storm|stormy|thunder|lightning|typhoon"),
 )
 
-TIMES = _rows(
+TIMES = lexicon_rows(
     "time",
     ("dawn", "early sunrise light", "새벽|일출|해돋이", "dawn|sunrise|daybreak"),
     ("morning", "bright morning light", "아침|오전", "morning"),
@@ -230,7 +214,7 @@ TIMES = _rows(
     ("night", "night scene with warm lamp light", "밤|야경|^자정", "night|nights|nighttime|midnight|tonight"),
 )
 
-SEASONS = _rows(
+SEASONS = lexicon_rows(
     "season",
     ("spring", "spring cherry blossoms", "^봄|벚꽃|꽃놀이|꽃구경", "spring|cherry blossom|cherry blossoms"),
     ("summer", "lush green summer", "여름", "summer"),
@@ -292,14 +276,4 @@ def find_concepts(text: str) -> list[Concept]:
             if is_title and not proper_noun and _inside_sentence(text, match.start()):
                 continue  # "Park Jiwoo", "Baker Street": a name, not a park or a street
             candidates.append((match.start(), match.end(), index))
-    # Longest match first, then leftmost, then lexicon order: deterministic and overlap-free.
-    candidates.sort(key=lambda c: (c[0] - c[1], c[0], c[2]))
-    taken: list[tuple[int, int]] = []
-    first_seen: dict[int, int] = {}
-    for start, end, index in candidates:
-        if any(start < t_end and t_start < end for t_start, t_end in taken):
-            continue
-        taken.append((start, end))
-        if index != _BLOCKER:
-            first_seen[index] = min(start, first_seen.get(index, start))
-    return [CONCEPTS[index] for index in sorted(first_seen, key=lambda i: (first_seen[i], i))]
+    return [CONCEPTS[index] for index in first_mentions(candidates, blocker=_BLOCKER)]

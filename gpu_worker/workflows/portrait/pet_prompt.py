@@ -40,6 +40,7 @@ from typing import Any
 
 from gpu_worker.config import OpenAISettings
 from gpu_worker.contract.portrait import MAX_INSTRUCTION_CHARS, SUBJECT_SLOT
+from gpu_worker.lexicon import LexiconEntry, first_mentions, lexicon_rows
 from gpu_worker.llm import structured_answer
 from gpu_worker.workflows.picture_diary.prompt_writer import (
     MAX_CLIP_TOKENS,
@@ -152,29 +153,8 @@ def _template_phrases(concept_template: str, phrase: str) -> tuple[list[str], in
 # ---- the local writer's lexicon ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PetConcept:
-    category: str  # role, action, scene, occasion, style, light
-    key: str
-    phrase: str  # English, comma-free: prompts are split and trimmed on commas
-    ko: tuple[str, ...]
-    en: tuple[str, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.category}:{self.key}"
-
-
-def _rows(category: str, *rows: tuple[str, str, str, str]) -> tuple[PetConcept, ...]:
-    """Rows are (key, phrase, Korean keywords, English keywords), keywords separated by "|"."""
-    return tuple(
-        PetConcept(category, key, phrase, tuple(k for k in ko.split("|") if k), tuple(k for k in en.split("|") if k))
-        for key, phrase, ko, en in rows
-    )
-
-
 # Follow the subject: "<s0><s1> dog dressed as an astronaut in a white spacesuit".
-ROLES = _rows(
+ROLES = lexicon_rows(
     "role",
     (
         "astronaut",
@@ -209,7 +189,7 @@ ROLES = _rows(
     ("hanbok", "wearing a traditional Korean hanbok", "한복", "hanbok"),
 )
 
-ACTIONS = _rows(
+ACTIONS = lexicon_rows(
     "action",
     ("sleep", "sleeping peacefully", "^자는|^잠자는|^잠든|^잠을|낮잠|^자고", "sleep|sleeping|asleep|nap|napping"),
     ("run", "running joyfully", "^뛰는|^뛰어|달리는|^달려", "run|runs|running|jump|jumping"),
@@ -217,7 +197,7 @@ ACTIONS = _rows(
     ("swim", "swimming happily", "수영|헤엄", "swim|swims|swimming"),
 )
 
-SCENES = _rows(
+SCENES = lexicon_rows(
     "scene",
     (
         "moon",
@@ -250,7 +230,7 @@ SCENES = _rows(
     ("home", "on a cozy sofa at home", "소파|거실|^집에서|^집 안", "sofa|couch|home|living room"),
 )
 
-OCCASIONS = _rows(
+OCCASIONS = lexicon_rows(
     "occasion",
     ("birthday", "at a birthday party with a cake and balloons", "생일|생파", "birthday|bday"),
     ("christmas", "with a Christmas tree and twinkling lights", "크리스마스|성탄|루돌프", "christmas|xmas"),
@@ -259,7 +239,7 @@ OCCASIONS = _rows(
     ("wedding", "at an elegant wedding with flowers", "결혼|웨딩", "wedding"),
 )
 
-STYLES = _rows(
+STYLES = lexicon_rows(
     "style",
     (
         "renaissance",
@@ -290,7 +270,7 @@ STYLES = _rows(
     ("photo", "professional studio pet photograph", "사진|스튜디오", "photo|photograph|photography|studio"),
 )
 
-LIGHTS = _rows(
+LIGHTS = lexicon_rows(
     "light",
     ("sunset", "glowing sunset light", "노을|석양|해질녘|해 질 녘|일몰", "sunset|dusk|golden hour"),
     ("night", "under a starry night sky", "^밤|별빛|밤하늘|야경", "night|starry|stars"),
@@ -298,7 +278,7 @@ LIGHTS = _rows(
     ("neon", "vivid neon lights", "네온|사이버펑크", "neon|cyberpunk"),
 )
 
-PET_CONCEPTS: tuple[PetConcept, ...] = ROLES + ACTIONS + SCENES + OCCASIONS + STYLES + LIGHTS
+PET_CONCEPTS: tuple[LexiconEntry, ...] = ROLES + ACTIONS + SCENES + OCCASIONS + STYLES + LIGHTS
 # Words that hold a keyword but mean something else; they win the longest-match contest and
 # evoke nothing: "애니멀" (animal) holds 애니 (anime), "우주선" could be kept, it is still space.
 BLOCKERS_KO = ("애니멀", "매달리는", "만화경")
@@ -328,22 +308,13 @@ _INDEX: tuple[tuple[re.Pattern[str], int], ...] = tuple(
 )
 
 
-def find_pet_concepts(instruction: str) -> list[PetConcept]:
+def find_pet_concepts(instruction: str) -> list[LexiconEntry]:
     """The concepts an instruction mentions, each once, in the order it first mentions them.
     Where keywords overlap the longest wins ("바닷속" is underwater, not the beach; "superhero"
     is not "hero"), then the leftmost, then lexicon order: deterministic."""
     text = clean_instruction(instruction)
     candidates = [(match.start(), match.end(), index) for pattern, index in _INDEX for match in pattern.finditer(text)]
-    candidates.sort(key=lambda c: (c[0] - c[1], c[0], c[2]))
-    taken: list[tuple[int, int]] = []
-    first_seen: dict[int, int] = {}
-    for start, end, index in candidates:
-        if any(start < t_end and t_start < end for t_start, t_end in taken):
-            continue
-        taken.append((start, end))
-        if index != _BLOCKER:
-            first_seen[index] = min(start, first_seen.get(index, start))
-    return [PET_CONCEPTS[index] for index in sorted(first_seen, key=lambda i: (first_seen[i], i))]
+    return [PET_CONCEPTS[index] for index in first_mentions(candidates, blocker=_BLOCKER)]
 
 
 def write_local(*, instruction: str, phrase: str, concept_template: str, tone_words: str) -> str:
@@ -351,7 +322,7 @@ def write_local(*, instruction: str, phrase: str, concept_template: str, tone_wo
     then the instruction's action, scenes, occasion, style and light, then the rest of the
     template, unless the owner named a style: then the template's other phrases (its look:
     medium, lighting, finish) are dropped, since they would fight the style asked for."""
-    found: dict[str, list[PetConcept]] = {}
+    found: dict[str, list[LexiconEntry]] = {}
     for concept in find_pet_concepts(instruction):
         found.setdefault(concept.category, []).append(concept)
     roles = found.get("role", [])[:MAX_ROLES]
