@@ -18,6 +18,16 @@ run: $(STAMP)
 
 test: $(STAMP) browser-deps lint check-boundaries check-migrations pytest
 
+# manage.py against the embedded servers: `make run`'s when it is running, else started for the
+# command and stopped after it (data in var/). Example: make manage ARGS="shell"
+.PHONY: manage superuser
+manage: $(STAMP)
+	$(BIN)/python -m ontop.devstack manage -- $(ARGS)
+
+# An admin account for /admin/ (asks for a name, e-mail and password; migrates first).
+superuser: $(STAMP)
+	$(BIN)/python -m ontop.devstack manage --migrate -- createsuperuser $(ARGS)
+
 # The everyday tier: every check, but no test marked `slow` (whole stacks, real worker processes,
 # browsers, killed processes, several GPU workers' worth of jobs). CI runs `make test`.
 test-fast: $(STAMP) lint check-boundaries check-migrations

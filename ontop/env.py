@@ -8,6 +8,7 @@ Standard library only: the GPU tier has its own copy of this idea in gpu_worker.
 from __future__ import annotations
 
 import os
+from email.utils import parseaddr
 from urllib.parse import urlparse
 
 
@@ -62,6 +63,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_email(name: str, default: str) -> str:
+    """An e-mail address, bare or with a display name ("OnTop <noreply@ontop.example>")."""
+    value = env_str(name, default)
+    _display, address = parseaddr(value)
+    local, _, domain = address.rpartition("@")
+    domain_ok = domain == "localhost" or "." in domain.strip(".")
+    if not local or not domain_ok or " " in address:
+        raise ConfigError(f"{name} must be an e-mail address like 'OnTop <noreply@example.com>', got {value!r}.")
+    return value
 
 
 def env_timeouts(name: str) -> dict[str, int]:

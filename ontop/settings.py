@@ -15,17 +15,16 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from gpu_worker.contract import all_contracts
-from ontop.env import ConfigError, env_bool, env_int, env_list, env_str, env_timeouts, env_url
+from ontop.env import ConfigError, env_bool, env_email, env_int, env_list, env_str, env_timeouts, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ONTOP_VAR_DIR", str(BASE_DIR / "var")))
 
 # Ports the dev stack (ontop.devstack) uses for its embedded servers; the defaults below
 # point at them so `manage.py shell` works next to a running `make run`.
-DEV_POSTGRES_PORT = 54329
-DEV_REDIS_PORT = 63790
-
 try:
+    DEV_POSTGRES_PORT = env_int("ONTOP_DEV_PG_PORT", 54329, minimum=1, maximum=65535)
+    DEV_REDIS_PORT = env_int("ONTOP_DEV_REDIS_PORT", 63790, minimum=1, maximum=65535)
     DEBUG = env_bool("DEBUG", True)
     PRODUCTION = not DEBUG
 
@@ -110,6 +109,49 @@ try:
     OFFERS_PER_ITEM = env_int("ONTOP_OFFERS_PER_ITEM", 3, minimum=1, maximum=10)
     OFFERS_STALE_HOURS = env_int("ONTOP_OFFERS_STALE_HOURS", 24, minimum=1)
     _BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+
+    # Accounts (ontop/accounts/services.py, "login lockout"): wrong passwords lock one username from
+    # one client address after LOGIN_LOCKOUT_ATTEMPTS, and a whole address after
+    # LOGIN_LOCKOUT_ADDRESS_ATTEMPTS (many people can share one), for LOGIN_LOCKOUT_SECONDS.
+    LOGIN_LOCKOUT_ATTEMPTS = env_int("ONTOP_LOGIN_LOCKOUT_ATTEMPTS", 5, minimum=1, maximum=1000)
+    LOGIN_LOCKOUT_ADDRESS_ATTEMPTS = env_int("ONTOP_LOGIN_LOCKOUT_ADDRESS_ATTEMPTS", 30, minimum=1, maximum=100_000)
+    LOGIN_LOCKOUT_SECONDS = env_int("ONTOP_LOGIN_LOCKOUT_SECONDS", 15 * 60, minimum=1, maximum=24 * 3600)
+    # The client address is REMOTE_ADDR, or with N proxies of ours in front, the N-th address from the
+    # right of X-Forwarded-For (ontop/accounts/addresses.py). Never more than you really have: a client
+    # could then choose its own address.
+    # Behind a TLS proxy there is at least that one: 0 would make every client the proxy's address,
+    # and one guesser would lock everyone out again.
+    TRUSTED_PROXY_COUNT = env_int(
+        "ONTOP_TRUSTED_PROXY_COUNT", 1 if _BEHIND_TLS_PROXY else 0, minimum=1 if _BEHIND_TLS_PROXY else 0, maximum=10
+    )
+    # "Forgot password": requests per client address per hour, and e-mails per address per hour.
+    PASSWORD_RESET_ADDRESS_LIMIT = 10
+    PASSWORD_RESET_EMAIL_LIMIT = 3
+    PASSWORD_RESET_TIMEOUT = 24 * 3600
+
+    # E-mail: printed to the console in development; SMTP in production or whenever EMAIL_HOST is set.
+    EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+    EMAIL_PORT = env_int("EMAIL_PORT", 587 if EMAIL_USE_TLS else 25, minimum=1, maximum=65535)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+    if bool(EMAIL_HOST_USER) != bool(EMAIL_HOST_PASSWORD):
+        raise ConfigError("Set both EMAIL_HOST_USER and EMAIL_HOST_PASSWORD, or neither.")
+    if PRODUCTION and EMAIL_HOST_PASSWORD and not EMAIL_USE_TLS:
+        raise ConfigError("EMAIL_HOST_PASSWORD would be sent unencrypted: set EMAIL_USE_TLS=true.")
+    # Default sender: noreply@ the site's first host name.
+    _MAIL_HOST = next(
+        (h.strip(".") for h in ALLOWED_HOSTS if "." in h.strip(".") and not h.replace(".", "").isdigit()),
+        "localhost",
+    )
+    DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", f"OnTop <noreply@{_MAIL_HOST}>")
+    SERVER_EMAIL = DEFAULT_FROM_EMAIL
+    EMAIL_TIMEOUT = 10
+    EMAIL_BACKEND = (
+        "django.core.mail.backends.smtp.EmailBackend"
+        if PRODUCTION or env_str("EMAIL_HOST", "")
+        else "django.core.mail.backends.console.EmailBackend"
+    )
 except ConfigError as exc:  # Django reports ImproperlyConfigured; manage.py/wsgi print it plainly.
     raise ImproperlyConfigured(str(exc)) from None
 
@@ -123,7 +165,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
@@ -184,7 +225,7 @@ CACHES = {
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "accounts:logged_out"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -253,17 +294,19 @@ RQ_SHOW_ADMIN_LINK = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "ontop.accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "ontop.schema.OnTopAutoSchema",
     # JSON unless a view takes files (it then names MultiPartParser): one documented body per
     # endpoint, which generated clients handle (three identical ones broke openapi-python-client).
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "ontop.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
+    # Throttles find the client address as login lockout does (ontop/accounts/addresses.py).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -275,8 +318,6 @@ REST_FRAMEWORK = {
         "login": env_str("ONTOP_API_LOGIN_RATE", "10/minute"),
     },
 }
-LOGIN_LOCKOUT_ATTEMPTS = 5
-LOGIN_LOCKOUT_SECONDS = 15 * 60
 SPECTACULAR_SETTINGS = {
     "TITLE": "OnTop API",
     "DESCRIPTION": "The desk-makeover API used by the OnTop mobile app.",

@@ -77,10 +77,13 @@ def test_api_sign_up_token_me_and_logout(client):
     again = client.post(
         "/api/auth/token/", {"username": "hana", "password": "blue-whale-song"}, content_type="application/json"
     )
-    assert again.json()["token"] == token
+    assert again.status_code == 200
+    second = again.json()["token"]
+    assert second != token, "every login is its own client with its own token"
 
     assert client.post("/api/auth/logout/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 204
     assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 401
+    assert client.get("/api/me/", HTTP_AUTHORIZATION=f"Token {second}").status_code == 200
 
 
 def test_api_errors_have_a_code_and_a_message(client, user):

@@ -160,7 +160,7 @@ def test_login_brute_force_is_throttled_and_locked(client, user):
         "/api/auth/token/", {"username": "mina", "password": "correct-horse-battery"}, content_type="application/json"
     )
     assert locked.status_code == 429, "even the right password waits out the lock"
-    assert locked.json()["code"] == "locked"
+    assert locked.json()["code"] == "login_locked"
     assert int(locked["Retry-After"]) > 0
 
     page = client.post("/accounts/login/", {"username": "mina", "password": "correct-horse-battery"})

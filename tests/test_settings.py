@@ -33,6 +33,11 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({"ONTOP_JOB_TIMEOUTS": "picture_diary=soon"}, "ONTOP_JOB_TIMEOUTS"),
         ({"ONTOP_JOB_TIMEOUTS": "paint_the_cat=600"}, "ONTOP_JOB_TIMEOUTS names unknown workflows: paint_the_cat"),
         ({"ONTOP_GPU_JOB_TIMEOUT": "900"}, "ONTOP_GPU_JOB_TIMEOUT is gone"),
+        (
+            {"BEHIND_TLS_PROXY": "true", "ONTOP_TRUSTED_PROXY_COUNT": "0"},
+            "ONTOP_TRUSTED_PROXY_COUNT must be at least 1",
+        ),
+        ({"ONTOP_DEV_PG_PORT": "70000"}, "ONTOP_DEV_PG_PORT must be at most 65535"),
     ],
 )
 def test_bad_configuration_is_one_clear_line(env, names):

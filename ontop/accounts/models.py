@@ -1,3 +1,6 @@
+import hashlib
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -10,3 +13,31 @@ class User(AbstractUser):
     preferred_language = models.CharField(_("preferred language"), max_length=8, blank=True)
 
     REQUIRED_FIELDS = ["email"]
+
+
+class ApiToken(models.Model):
+    """One API client's sign-in (a phone, a script), sent as `Authorization: Token <key>`.
+
+    Only a SHA-256 of the key is stored: a copy of the database signs nobody in. The key is
+    40 random hex characters, so a fast hash is enough (nothing to brute-force, unlike a password).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    device_name = models.CharField(_("device name"), max_length=100)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.device_name}"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
