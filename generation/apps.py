@@ -7,5 +7,7 @@ class GenerationConfig(AppConfig):
 
     def ready(self) -> None:
         from generation.handlers import PreviewHandler, handler_register
+        from generation.lora_check_handler import LoraCheckHandler
 
         handler_register(PreviewHandler())
+        handler_register(LoraCheckHandler())

@@ -4,7 +4,17 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+
+class LoraStatus(models.TextChoices):
+    """Where a style's LoRA stands with the base model (`lora_check` jobs)."""
+
+    UNCHECKED = "", _("not checked")  # no LoRA, or one accepted before the check existed
+    CHECKING = "checking", _("checking")
+    READY = "ready", _("ready")
+    REJECTED = "rejected", _("rejected")
 
 
 class Style(models.Model):
@@ -26,9 +36,20 @@ class Style(models.Model):
     prompt_addition = models.CharField(_("prompt addition"), max_length=500, blank=True)
     negative_prompt_addition = models.CharField(_("negative prompt addition"), max_length=500, blank=True)
     trigger_words = models.CharField(_("trigger words"), max_length=200, blank=True)
-    # A LoRA is optional: a style can be prompt-only. Validated (safetensors, LoRA-shaped) on upload.
+    # A LoRA is optional: a style can be prompt-only. Its file is checked on upload (safetensors,
+    # LoRA-shaped, finite), then loaded into the base model by a `lora_check` job on a GPU worker.
     lora_file = models.FileField(_("LoRA (.safetensors)"), upload_to="styles/loras/", blank=True)
+    # The hash jobs pin the LoRA by. Set only once the file has passed its check against the base
+    # model (services.style_lora_check_record): until then no job uses the file, and the style
+    # cannot be active (the constraint below).
     lora_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    lora_status = models.CharField(
+        _("LoRA check"), max_length=16, choices=LoraStatus.choices, default=LoraStatus.UNCHECKED, blank=True
+    )
+    lora_message = models.TextField(_("LoRA check message"), blank=True)  # why it was rejected (the worker's words)
+    lora_check_job = models.ForeignKey(
+        "GenerationJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
     lora_weight = models.FloatField(
         _("LoRA weight"), default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
     )
@@ -46,6 +67,14 @@ class Style(models.Model):
 
     class Meta:
         ordering = ["ordering", "slug"]
+        constraints = [
+            # A live style's LoRA has passed its check: a LoRA the base model cannot load never
+            # reaches a job (every one of them would fail).
+            models.CheckConstraint(
+                condition=models.Q(is_active=False) | models.Q(lora_file="") | ~models.Q(lora_sha256=""),
+                name="style_live_lora_checked",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name_en
@@ -139,8 +168,21 @@ class Showcase(models.Model):
 
     title_en = models.CharField(_("title (English)"), max_length=120)
     title_ko = models.CharField(_("title (Korean)"), max_length=120)
-    before_image = models.ImageField(_("before"), upload_to="showcase/")
-    after_image = models.ImageField(_("after"), upload_to="showcase/")
+    # Uploaded by the admin, or copied from `job` (services.showcase_pictures_from_job). Copies: a
+    # public page never depends on a job's files, which go when the job is deleted.
+    before_image = models.ImageField(_("before"), upload_to="showcase/", blank=True)
+    after_image = models.ImageField(_("after"), upload_to="showcase/", blank=True)
+    # The makeover the pictures were taken from. Only a staff member's own makeover qualifies: a
+    # customer's photo of their home is never made public by an admin's choice.
+    job = models.ForeignKey(
+        GenerationJob,
+        verbose_name=_("from makeover"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("A succeeded desk makeover made by a staff account; its photo and result are copied."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     ordering = models.PositiveIntegerField(_("ordering"), default=0)
 
@@ -149,6 +191,15 @@ class Showcase(models.Model):
 
     def __str__(self) -> str:
         return self.title_en
+
+    @property
+    def before_url(self) -> str:
+        """The public "before" picture (generation:showcase_image); add ?size=preview for the page size."""
+        return reverse("generation:showcase_image", args=[self.pk, "before"])
+
+    @property
+    def after_url(self) -> str:
+        return reverse("generation:showcase_image", args=[self.pk, "after"])
 
 
 class DeletedUsage(models.Model):

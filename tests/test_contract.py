@@ -145,6 +145,7 @@ def test_every_contract_module_is_found_with_its_queue():
     contracts = all_contracts()
     assert {kind: c.queue for kind, c in contracts.items()} == {
         "desk_makeover": "gpu",
+        "lora_check": "gpu",
         "one_photo_profile": "gpu-studio",
         "picture_diary": "gpu-diary",
         "portrait": "gpu-studio",

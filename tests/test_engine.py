@@ -146,6 +146,7 @@ def test_the_admin_never_shows_what_a_person_wrote_in_their_diary(user, redis_cl
     assert "Hidden: it holds what the person wrote" in page
     shown = admin_client.get(f"/admin/generation/generationjob/{makeover.pk}/change/").content.decode()
     assert "&quot;kind&quot;: &quot;desk_makeover&quot;" in shown
+    services.job_fail(job_id=makeover.id, code="worker_lost", message="The GPU worker stopped.")
     admin_client.post(
         "/admin/generation/generationjob/", {"action": "retry", "_selected_action": [str(diary.pk), str(makeover.pk)]}
     )

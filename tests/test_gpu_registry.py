@@ -126,7 +126,8 @@ def test_unknown_workflows_and_shared_queues_are_configuration_errors():
     assert queues_for(served_workflows(("picture_diary",))) == ("gpu-diary",)
     assert queues_for(served_workflows(())) == ("gpu", "gpu-studio", "gpu-diary", "gpu-train")
     assert queues_for(served_workflows(("subject_training",))) == ("gpu-train",)
-    with pytest.raises(WorkerConfigError, match="queue 'gpu' also carries preview, subject_photo_check jobs"):
+    also = "queue 'gpu' also carries lora_check, preview, subject_photo_check jobs"
+    with pytest.raises(WorkerConfigError, match=also):
         queues_for(served_workflows(("desk_makeover",)))
     with pytest.raises(WorkerConfigError, match="ONTOP_GPU_QUEUES names default, which no served workflow uses"):
         queues_for(served_workflows(("picture_diary",)), ("gpu-diary", "default"))
