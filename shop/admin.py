@@ -34,6 +34,11 @@ class ProductAdmin(admin.ModelAdmin):
     inlines = [OfferInline]
     actions = ["hide", "unhide", "refresh_offers_now"]
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # The inline may have hidden, re-priced or removed offers: the listed price follows.
+        services.product_prices_refresh(product=form.instance)
+
     @admin.action(description="Hide selected products")
     def hide(self, request, queryset):
         queryset.update(is_hidden=True)
@@ -56,6 +61,21 @@ class OfferAdmin(admin.ModelAdmin):
     list_editable = ("is_hidden",)
     search_fields = ("product__title", "mall_name")
     raw_id_fields = ("product",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.product_prices_refresh(product=obj.product)
+
+    def delete_model(self, request, obj):
+        product = obj.product
+        super().delete_model(request, obj)
+        services.product_prices_refresh(product=product)
+
+    def delete_queryset(self, request, queryset):
+        products = list(Product.objects.filter(pk__in=queryset.values("product_id")))
+        super().delete_queryset(request, queryset)
+        for product in products:
+            services.product_prices_refresh(product=product)
 
 
 @admin.register(OfferClick)

@@ -1,5 +1,12 @@
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
+
+from shop.links import buy_url, is_search_link
+
+# Categories with their own drawing under shop/static/shop/pictures/; any other shows the generic one.
+ILLUSTRATED_CATEGORIES = frozenset({"lighting", "plants", "organizers", "accessories", "audio", "decor", "tech"})
 
 
 class Category(models.Model):
@@ -31,6 +38,14 @@ class Product(models.Model):
     recommended_count = models.PositiveIntegerField(default=0)
     click_count = models.PositiveIntegerField(default=0)
     lowest_price = models.PositiveIntegerField(null=True, blank=True)
+    # What a deal is measured against when there is no price history yet: the list price an admin
+    # set, or the highest price malls ask for it (Naver's hprice).
+    regular_price = models.PositiveIntegerField(
+        _("regular price (KRW)"),
+        null=True,
+        blank=True,
+        help_text=_("The usual price: today's lowest price at least 5 percent under it makes the product a deal."),
+    )
     offers_refreshed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -39,10 +54,24 @@ class Product(models.Model):
             models.Index(fields=["category", "is_hidden"]),
             models.Index(fields=["-recommended_count", "-click_count"]),
             models.Index(fields=["offers_refreshed_at"]),
+            # pg_trgm: the shop search (ILIKE and word similarity) reads this index, Korean included.
+            GinIndex(
+                fields=["title", "search_query_ko", "brand"],
+                opclasses=["gin_trgm_ops", "gin_trgm_ops", "gin_trgm_ops"],
+                name="product_search_trgm",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def picture_url(self) -> str:
+        """The product's own picture, or a drawing of its category when we have none (curated items)."""
+        if self.image_url:
+            return self.image_url
+        slug = self.category.slug if self.category_id else ""
+        return static(f"shop/pictures/{slug if slug in ILLUSTRATED_CATEGORIES else 'product'}.svg")
 
 
 class Offer(models.Model):
@@ -63,6 +92,20 @@ class Offer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mall_name} {self.price:,}원"
+
+    @property
+    def is_search(self) -> bool:
+        """The link opens a search (the curated fallback), not this item's own page."""
+        return is_search_link(self.link)
+
+    @property
+    def link_kind(self) -> str:
+        return "search" if self.is_search else "product"
+
+    @property
+    def buy_url(self) -> str:
+        """Our counted redirect to the offer's own link (from a product page: no makeover)."""
+        return buy_url(offer_id=self.pk)
 
 
 class PricePoint(models.Model):
@@ -89,6 +132,9 @@ class Recommendation(models.Model):
     query_ko = models.CharField(max_length=120)
     category = models.ForeignKey(Category, on_delete=models.SET_NULL, null=True, blank=True)
     placement = models.CharField(max_length=120, blank=True)
+    # The planner's Korean words for the Korean page (empty for makeovers planned before it wrote them).
+    label_ko = models.CharField(max_length=80, blank=True)
+    placement_ko = models.CharField(max_length=120, blank=True)
     hotspot_x = models.FloatField(null=True, blank=True)
     hotspot_y = models.FloatField(null=True, blank=True)
     offers = models.ManyToManyField(Offer, through="RecommendationOffer", related_name="recommendations")
@@ -112,6 +158,11 @@ class RecommendationOffer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recommendation_id} #{self.rank}: {self.offer_id}"
+
+    @property
+    def buy_url(self) -> str:
+        """The counted redirect to the offer shown for this recommended item (the click counts for the makeover)."""
+        return buy_url(offer_id=self.offer_id, recommendation_id=self.recommendation_id)
 
 
 class OfferClick(models.Model):

@@ -12,6 +12,7 @@ from django.db.models import F, Min
 from django.utils import timezone
 
 from gpu_worker.contract.desk_makeover import DeskPreferences, PlannedItem
+from shop.links import is_search_link
 from shop.models import (
     Category,
     Offer,
@@ -69,6 +70,13 @@ def _category_for(slug: str | None) -> Category | None:
     return Category.objects.filter(slug=slug).first() if slug else None
 
 
+def regular_price_of(item: NaverItem) -> int | None:
+    """Naver's hprice (the highest price malls ask) when it is above the lowest: what a deal is measured against."""
+    if item.hprice and item.lprice and item.hprice > item.lprice:
+        return item.hprice
+    return None
+
+
 @transaction.atomic
 def product_upsert_from_naver(item: NaverItem, *, category: Category, query_ko: str) -> Product:
     defaults = {
@@ -76,6 +84,7 @@ def product_upsert_from_naver(item: NaverItem, *, category: Category, query_ko: 
         "brand": item.brand[:120],
         "maker": item.maker[:120],
         "image_url": item.image,
+        "regular_price": regular_price_of(item),
     }
     if item.product_id:
         product, created = Product.objects.get_or_create(
@@ -93,12 +102,14 @@ def offer_upsert(*, product: Product, mall_name: str, price: int, link: str) -> 
     offer, _ = Offer.objects.update_or_create(
         product=product, mall_name=mall_name[:120], link=link, defaults={"price": price, "fetched_at": now}
     )
-    _product_prices_refresh(product)
+    product_prices_refresh(product=product)
     return offer
 
 
-def _product_prices_refresh(product: Product) -> None:
-    """Keep the denormalised lowest price and today's price point in step with visible offers."""
+def product_prices_refresh(*, product: Product) -> None:
+    """Keep the denormalised lowest price and today's price point in step with visible offers.
+
+    Called after every offer write, the admin's included (hiding the cheapest offer raises the price)."""
     lowest = product.offers.filter(is_hidden=False).aggregate(lowest=Min("price"))["lowest"]
     Product.objects.filter(pk=product.pk).update(lowest_price=lowest, offers_refreshed_at=timezone.now())
     if lowest is not None:
@@ -157,6 +168,8 @@ def job_offers_attach(*, job, items: list[PlannedItem], preferences: DeskPrefere
                     query_ko=item.query_ko[:120],
                     category=category,
                     placement=item.placement[:120],
+                    label_ko=item.label_ko[:80],
+                    placement_ko=item.placement_ko[:120],
                     hotspot_x=item.hotspot.x if item.hotspot else None,
                     hotspot_y=item.hotspot.y if item.hotspot else None,
                 )
@@ -191,17 +204,25 @@ def product_refresh_offers(*, product: Product) -> str:
     """Re-price a product from Naver. Returns what happened, for logs and the admin."""
     if not naver_configured():
         return "skipped: Naver is not configured"
+    own_links = {link for link in product.offers.values_list("link", flat=True) if not is_search_link(link)}
+    if not product.naver_product_id and not own_links:
+        # A curated search offer has no product page to re-price: no Naver call is spent on it.
+        Product.objects.filter(pk=product.pk).update(offers_refreshed_at=timezone.now())
+        return "skipped: nothing to re-price (its offers are searches)"
     outcome = search_shopping(product.search_query_ko or product.title)
     if outcome.source not in ("naver", "cache"):
         return f"skipped: {outcome.error or 'no fresh results'}"
     if product.naver_product_id:
         matches = [i for i in outcome.items if i.product_id == product.naver_product_id and i.lprice]
     else:
-        slug = product.category.slug if product.category_id else None
-        matches = pick_offers(outcome.items, category=slug, budget=Budget(), count=settings.OFFERS_PER_ITEM)
+        # Only this product's own pages: another item's result would make "Buy" open something else.
+        matches = [i for i in outcome.items if i.link in own_links and i.lprice]
     for item in matches:
         offer_upsert(product=product, mall_name=item.mall_name, price=item.lprice, link=item.link)
-    Product.objects.filter(pk=product.pk).update(offers_refreshed_at=timezone.now())
+    update = {"offers_refreshed_at": timezone.now()}
+    if product.naver_product_id and matches:
+        update["regular_price"] = regular_price_of(matches[0])
+    Product.objects.filter(pk=product.pk).update(**update)
     return f"refreshed {len(matches)} offers"
 
 
@@ -225,17 +246,18 @@ DEMO_CATEGORIES = [
     ("tech", "Tech", "디지털"),
 ]
 
-# (category, title, Korean query, price): curated offers link to Naver Shopping's own search.
+# (category, title, Korean query, price, regular price or None): curated offers link to Naver
+# Shopping's own search, so their buttons say "Search on 네이버쇼핑", not "Buy".
 DEMO_PRODUCTS = [
-    ("lighting", "LED monitor light bar", "모니터 조명 스크린바", 39_000),
-    ("lighting", "Warm desk lamp", "LED 데스크 스탠드 조명", 45_900),
-    ("plants", "Small potted succulent", "미니 화분 식물", 12_900),
-    ("organizers", "Wooden monitor stand", "원목 모니터 받침대", 34_800),
-    ("organizers", "Desk organizer", "데스크 정리함 수납", 19_900),
-    ("accessories", "Leather desk mat", "데스크 매트 가죽", 24_900),
-    ("accessories", "Headphone stand", "헤드폰 거치대", 15_900),
-    ("audio", "Compact desk speaker", "블루투스 스피커 데스크", 59_000),
-    ("decor", "Ceramic mug", "세라믹 머그컵", 14_500),
+    ("lighting", "LED monitor light bar", "모니터 조명 스크린바", 39_000, None),
+    ("lighting", "Warm desk lamp", "LED 데스크 스탠드 조명", 45_900, 52_000),
+    ("plants", "Small potted succulent", "미니 화분 식물", 12_900, None),
+    ("organizers", "Wooden monitor stand", "원목 모니터 받침대", 34_800, 42_000),
+    ("organizers", "Desk organizer", "데스크 정리함 수납", 19_900, None),
+    ("accessories", "Leather desk mat", "데스크 매트 가죽", 24_900, None),
+    ("accessories", "Headphone stand", "헤드폰 거치대", 15_900, None),
+    ("audio", "Compact desk speaker", "블루투스 스피커 데스크", 59_000, 69_000),
+    ("decor", "Ceramic mug", "세라믹 머그컵", 14_500, None),
 ]
 
 
@@ -247,11 +269,15 @@ def catalog_load_demo() -> int:
         categories[slug], _ = Category.objects.update_or_create(
             slug=slug, defaults={"name_en": name_en, "name_ko": name_ko}
         )
-    for category_slug, title, query_ko, price in DEMO_PRODUCTS:
+    for category_slug, title, query_ko, price, regular_price in DEMO_PRODUCTS:
         product, _ = Product.objects.update_or_create(
             title=title,
             is_curated=True,
-            defaults={"category": categories[category_slug], "search_query_ko": query_ko},
+            defaults={
+                "category": categories[category_slug],
+                "search_query_ko": query_ko,
+                "regular_price": regular_price,
+            },
         )
         link = f"https://search.shopping.naver.com/search/all?query={quote(query_ko)}"
         Offer.objects.update_or_create(
@@ -260,5 +286,5 @@ def catalog_load_demo() -> int:
             link=link,
             defaults={"price": price, "fetched_at": timezone.now()},
         )
-        _product_prices_refresh(product)
+        product_prices_refresh(product=product)
     return len(DEMO_PRODUCTS)

@@ -34,16 +34,20 @@ CATALOG = [
 ]
 
 
+# hprice (the highest price malls ask) where Naver compares prices: the monitor light bar only.
+HPRICES = {1: 52000}
+
+
 def item(index: int, entry, *, mall: str = "스마트스토어", link: str | None = None) -> dict:
     title, c1, c2, c3, c4, price, brand = entry
     return {
         "title": title,
-        "link": link or f"https://smartstore.naver.com/main/products/{9000 + index}",
-        "image": f"https://shopping-phinf.pstatic.net/main_{9000 + index}/{9000 + index}.jpg",
+        "link": link or item_link(index),
+        "image": item_image(index),
         "lprice": str(price),
-        "hprice": "",
+        "hprice": str(HPRICES[index]) if index in HPRICES else "",
         "mallName": mall,
-        "productId": str(81_000_000_000 + index),
+        "productId": item_product_id(index),
         "productType": "2",
         "brand": brand,
         "maker": brand,
@@ -52,6 +56,19 @@ def item(index: int, entry, *, mall: str = "스마트스토어", link: str | Non
         "category3": c3,
         "category4": c4,
     }
+
+
+def item_link(index: int) -> str:
+    """The item's own product page, as Naver's `link` gives it."""
+    return f"https://smartstore.naver.com/main/products/{9000 + index}"
+
+
+def item_image(index: int) -> str:
+    return f"https://shopping-phinf.pstatic.net/main_{9000 + index}/{9000 + index}.jpg"
+
+
+def item_product_id(index: int) -> str:
+    return str(81_000_000_000 + index)
 
 
 def search_payload(query: str) -> dict:

@@ -1,5 +1,6 @@
 from django import template
 
+from shop import selectors
 from shop.links import buy_url
 
 register = template.Library()
@@ -10,7 +11,13 @@ def won(value) -> str:
     """12345 → '12,345원' (prices are KRW integers)."""
     if value is None:
         return ""
-    return f"{int(value):,}원"
+    return f"{round(value):,}원"
+
+
+@register.filter
+def discount_percent(product) -> int | None:
+    """12 when the product is 12 % under its reference price (a deal); None otherwise."""
+    return selectors.discount_percent(product)
 
 
 @register.simple_tag
