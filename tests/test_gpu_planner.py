@@ -21,14 +21,30 @@ GOOD_PLAN = {
     "prompt": "a small potted plant and a walnut monitor stand on a tidy desk, warm light",
     "negative_prompt": "blurry, text",
     "items": [
-        {"label": "plant", "query_ko": "미니 화분", "category": "plants", "placement": "back right"},
+        {
+            "label": "plant",
+            "label_ko": "화분",
+            "query_ko": "미니 화분",
+            "category": "plants",
+            "placement": "back right",
+            "placement_ko": "뒤쪽 오른편",
+        },
         {
             "label": "monitor stand",
+            "label_ko": "모니터 받침대",
             "query_ko": "원목 모니터 받침대",
             "category": "organizers",
             "placement": "under monitor",
+            "placement_ko": "모니터 아래",
         },
-        {"label": "desk mat", "query_ko": "데스크 매트", "category": "accessories", "placement": "front"},
+        {
+            "label": "desk mat",
+            "label_ko": "데스크 매트",
+            "query_ko": "데스크 매트",
+            "category": "accessories",
+            "placement": "front",
+            "placement_ko": "앞쪽",
+        },
     ],
 }
 
@@ -88,6 +104,11 @@ def test_openai_plan_is_used_and_the_request_is_what_we_mean():
     assert fallback is None
     assert plan.planner == "openai:gpt-4.1-mini"
     assert [item.label for item in plan.items] == ["plant", "monitor stand", "desk mat"]
+    assert [(item.label_ko, item.placement_ko) for item in plan.items] == [
+        ("화분", "뒤쪽 오른편"),
+        ("모니터 받침대", "모니터 아래"),
+        ("데스크 매트", "앞쪽"),
+    ]
     request = server.requests[0]
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["authorization"] == "Bearer sk-test"
@@ -98,6 +119,23 @@ def test_openai_plan_is_used_and_the_request_is_what_we_mean():
     sent = json.loads(user_content[0]["text"])
     assert sent["tone"] == "warm"
     assert [d["label"] for d in sent["detected_items"]] == ["monitor", "desk lamp"]
+
+
+def test_a_plan_without_the_korean_words_falls_back_to_the_local_planner():
+    items = [{k: v for k, v in item.items() if k != "placement_ko"} for item in GOOD_PLAN["items"]]
+    with FakeOpenAI() as server:
+        server.reply(200, completion(json.dumps({**GOOD_PLAN, "items": items})))
+        plan, fallback = _plan(settings_for(server.base_url))
+    assert fallback == "items[0].placement_ko must be a non-empty string"
+    assert plan.planner == "local"
+
+
+def test_every_local_item_has_its_korean_name_and_place():
+    from gpu_worker.workflows.desk_makeover.planning.local import CANDIDATES
+
+    for item, _has in CANDIDATES:
+        assert not item.label_ko.isascii(), item.label  # also fails when empty
+        assert not item.placement_ko.isascii(), item.label
 
 
 def test_openai_rate_limit_is_retried_then_succeeds():

@@ -60,8 +60,11 @@ class PlannedItem:
     label: str  # English, what the detector looks for ("desk lamp")
     query_ko: str  # the Korean Naver Shopping query
     category: str
-    placement: str
+    placement: str  # English
     hotspot: Hotspot | None = None
+    # The Korean page's words (empty in results from before they existed: the English is shown).
+    label_ko: str = ""
+    placement_ko: str = ""
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,8 @@ def run(ctx: WorkflowContext, params: DeskParams) -> DeskResult:
                 query_ko=item.query_ko,
                 category=item.category,
                 placement=item.placement,
+                label_ko=item.label_ko,
+                placement_ko=item.placement_ko,
                 hotspot=Hotspot(**hotspot) if (hotspot := hotspots.get(item.label)) else None,
             )
             for item in plan.items

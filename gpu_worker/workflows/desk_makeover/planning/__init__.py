@@ -28,7 +28,10 @@ class RecommendedItem:
     label: str  # English, what the detector looks for in the result ("desk lamp")
     query_ko: str  # Korean Naver Shopping query ("LED 데스크 스탠드")
     category: str
-    placement: str
+    placement: str  # English, a few words ("back left corner")
+    # What the person reads on a Korean page: the item's name and its place, in Korean.
+    label_ko: str = ""
+    placement_ko: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -11,16 +11,51 @@ from PIL import Image
 from gpu_worker.stages.types import Detection
 from gpu_worker.workflows.desk_makeover.planning import Plan, Preferences, RecommendedItem, StyleHints
 
-# (item, detector labels meaning "already has one"), most valuable first.
+# (item, detector labels meaning "already has one"), most valuable first. Korean name and place last.
 CANDIDATES: list[tuple[RecommendedItem, tuple[str, ...]]] = [
-    (RecommendedItem("desk lamp", "LED 데스크 스탠드 조명", "lighting", "back left corner"), ("desk lamp", "lamp")),
-    (RecommendedItem("plant", "미니 화분 식물", "plants", "back right corner"), ("plant",)),
-    (RecommendedItem("desk mat", "데스크 매트 가죽", "accessories", "under the keyboard and mouse"), ("desk mat",)),
-    (RecommendedItem("monitor stand", "원목 모니터 받침대", "organizers", "under the monitor"), ("monitor stand",)),
-    (RecommendedItem("desk organizer", "데스크 정리함 수납", "organizers", "left side"), ("desk organizer",)),
-    (RecommendedItem("headphone stand", "헤드폰 거치대", "accessories", "right side"), ("headphone stand",)),
-    (RecommendedItem("speaker", "블루투스 스피커 데스크", "audio", "beside the monitor"), ("speaker",)),
-    (RecommendedItem("mug", "세라믹 머그컵", "decor", "front right"), ("mug",)),
+    (
+        RecommendedItem(
+            "desk lamp", "LED 데스크 스탠드 조명", "lighting", "back left corner", "스탠드 조명", "뒤쪽 왼편 모서리"
+        ),
+        ("desk lamp", "lamp"),
+    ),
+    (
+        RecommendedItem("plant", "미니 화분 식물", "plants", "back right corner", "화분", "뒤쪽 오른편 모서리"),
+        ("plant",),
+    ),
+    (
+        RecommendedItem(
+            "desk mat",
+            "데스크 매트 가죽",
+            "accessories",
+            "under the keyboard and mouse",
+            "데스크 매트",
+            "키보드와 마우스 아래",
+        ),
+        ("desk mat",),
+    ),
+    (
+        RecommendedItem(
+            "monitor stand", "원목 모니터 받침대", "organizers", "under the monitor", "모니터 받침대", "모니터 아래"
+        ),
+        ("monitor stand",),
+    ),
+    (
+        RecommendedItem("desk organizer", "데스크 정리함 수납", "organizers", "left side", "책상 정리함", "왼쪽"),
+        ("desk organizer",),
+    ),
+    (
+        RecommendedItem("headphone stand", "헤드폰 거치대", "accessories", "right side", "헤드폰 거치대", "오른쪽"),
+        ("headphone stand",),
+    ),
+    (
+        RecommendedItem("speaker", "블루투스 스피커 데스크", "audio", "beside the monitor", "스피커", "모니터 옆"),
+        ("speaker",),
+    ),
+    (
+        RecommendedItem("mug", "세라믹 머그컵", "decor", "front right", "머그컵", "앞쪽 오른편"),
+        ("mug",),
+    ),
 ]
 TONE_WORDS = {
     "warm": "warm tones, natural wood, soft warm light",

@@ -25,12 +25,14 @@ PLAN_SCHEMA: dict[str, Any] = {
             "items": {
                 "type": "object",
                 "additionalProperties": False,
-                "required": ["label", "query_ko", "category", "placement"],
+                "required": ["label", "label_ko", "query_ko", "category", "placement", "placement_ko"],
                 "properties": {
                     "label": {"type": "string", "description": "short English object name a detector can find"},
                     "query_ko": {"type": "string", "description": "Korean Naver Shopping search query"},
                     "category": {"type": "string", "enum": list(CATEGORIES)},
                     "placement": {"type": "string", "description": "where on the desk, in a few English words"},
+                    "label_ko": {"type": "string", "description": "the item's name as a Korean reader says it"},
+                    "placement_ko": {"type": "string", "description": "the placement, in Korean"},
                 },
             },
         },
@@ -73,6 +75,8 @@ def validate_plan(data: Any) -> tuple[str, str, list[RecommendedItem]]:
                 query_ko=_text(raw.get("query_ko"), f"items[{index}].query_ko", 60),
                 category=category,
                 placement=_text(raw.get("placement"), f"items[{index}].placement", 80),
+                label_ko=_text(raw.get("label_ko"), f"items[{index}].label_ko", 40),
+                placement_ko=_text(raw.get("placement_ko"), f"items[{index}].placement_ko", 80),
             )
         )
     if len({item.label for item in items}) != len(items):
