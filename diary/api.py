@@ -26,7 +26,7 @@ from generation import services as job_services
 from generation.api import JobStateOutput, QuotaOutput, job_state_output, quota_output, quota_response
 from generation.models import GenerationJob
 from gpu_worker.contract.picture_diary import KIND, MAX_TEXT_CHARS
-from ontop.api import StrictSerializer, StrictUUIDField
+from ontop.api import ErrorOutput, InvalidOutput, StrictSerializer, StrictUUIDField, TooManyRequestsOutput
 
 TAGS = ["diary"]
 IMAGE_ROLES = ("result", "thumb")
@@ -34,16 +34,7 @@ IMAGE_ROLES = ("result", "thumb")
 # ---- input ---------------------------------------------------------------------------------------
 
 
-class DiaryInput(StrictSerializer):
-    """Strict like every input here, with the unknown-field message in the request's language."""
-
-    def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = sorted(set(data.keys()) - set(self.fields))
-            if unknown:
-                message = _("Unknown field(s): %(fields)s.") % {"fields": ", ".join(map(str, unknown))}
-                raise exceptions.ValidationError({"non_field_errors": [message]}, code="unknown_field")
-        return super().to_internal_value(data)
+DiaryInput = StrictSerializer  # unknown fields are refused, in the request's language
 
 
 class DiaryTextInput(serializers.CharField):
@@ -224,22 +215,16 @@ class DiaryMoodOutput(serializers.Serializer):
     emoji = serializers.CharField()
 
 
-class DiaryErrorOutput(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class DiaryInvalidOutput(DiaryErrorOutput):
-    fields = serializers.DictField(help_text="The messages per field.")
+# The API-wide error bodies (ontop.api), under the names the diary's declarations use.
+DiaryErrorOutput = ErrorOutput
+DiaryInvalidOutput = InvalidOutput
 
 
 class DiaryEntryExistsOutput(DiaryErrorOutput):
     entry_id = serializers.UUIDField(help_text="The entry already written for that day.")
 
 
-class DiaryQuotaExceededOutput(DiaryErrorOutput):
-    limit = serializers.IntegerField()
-    resets_at = serializers.DateTimeField()
+DiaryQuotaExceededOutput = TooManyRequestsOutput
 
 
 NOT_FOUND = OpenApiResponse(DiaryErrorOutput, description="Not yours, or no such thing.")

@@ -5,22 +5,24 @@ from dataclasses import asdict
 
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import MultiPartParser
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation import media, selectors, services
 from generation.images import ImageRejected
 from generation.models import GenerationJob
-from ontop.api import StrictSerializer
+from ontop.api import StrictSerializer, error_response
 
 
 def rejected_response(exc: ImageRejected) -> Response:
     code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if exc.code == "too_large" else status.HTTP_400_BAD_REQUEST
-    return Response({"code": exc.code, "message": exc.message}, status=code)
+    return error_response(exc.code, str(exc.message), code)
 
 
 def quota_response(message: str, *, owner, kind: str) -> Response:
@@ -63,8 +65,15 @@ class JobStateOutput(serializers.Serializer):
     percent = serializers.FloatField()
     step = serializers.IntegerField()
     total_steps = serializers.IntegerField()
-    queue_position = serializers.IntegerField(allow_null=True)
-    eta_seconds = serializers.IntegerField(allow_null=True)
+    queue_position = serializers.IntegerField(
+        allow_null=True,
+        help_text="While queued: how many jobs are ahead of yours in its GPU queue (0: yours is next). Null otherwise.",
+    )
+    eta_seconds = serializers.IntegerField(
+        allow_null=True,
+        help_text="Seconds until the picture is ready, when there is enough to go on: while queued from the "
+        "queue position and recent jobs' durations, while starting from recent jobs, then from the progress.",
+    )
     error_code = serializers.CharField()
     error_message = serializers.CharField()
     loss = serializers.FloatField(allow_null=True, help_text="Training only: the current loss (a moving average).")
@@ -101,11 +110,15 @@ def style_or_400(slug: str | None, *, kind: str):
         return None
     style = selectors.styles_active(kind=kind).filter(slug=slug).first()
     if style is None:
-        raise exceptions.ValidationError({"style": "No such style."})
+        raise exceptions.ValidationError({"style": [_("There is no such style. Pick one from the list.")]})
     return style
 
 
 class StyleListApi(APIView):
+    # The styles are public: the home page shows them before anyone signs up.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
     @extend_schema(
         parameters=[OpenApiParameter("kind", str, description="only the styles of this product, e.g. desk_makeover")],
         responses={200: StyleOutput(many=True)},
@@ -116,19 +129,20 @@ class StyleListApi(APIView):
         return Response(StyleOutput(styles, many=True, context={"request": request}).data)
 
 
+class UploadInput(StrictSerializer):
+    photo = serializers.FileField(help_text="A JPEG, PNG, WebP or HEIC photo.")
+
+
 class UploadCreateApi(APIView):
     parser_classes = [MultiPartParser]
 
-    class Input(StrictSerializer):
-        photo = serializers.FileField()
-
     @extend_schema(
-        request=Input,
+        request=UploadInput,
         responses={201: UploadOutput, 400: OpenApiResponse(), 413: OpenApiResponse()},
         tags=["uploads"],
     )
     def post(self, request):
-        data = self.Input(data=request.data)
+        data = UploadInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             upload = services.upload_create(owner=request.user, file=data.validated_data["photo"])
@@ -140,7 +154,24 @@ class UploadCreateApi(APIView):
 class JobImageApi(APIView):
     """An image of one of your jobs: input, thumb, result, mask, ... (`?download=1` to save it)."""
 
-    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: OpenApiResponse()}, tags=["jobs"])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "size",
+                str,
+                enum=["preview"],
+                description="preview: at most 1280 px on the long side (JPEG); omitted: the original file.",
+            ),
+            OpenApiParameter("download", str, enum=["1"], description="1: the original file, as an attachment."),
+        ],
+        responses={(200, "image/*"): OpenApiTypes.BINARY, 404: OpenApiResponse()},
+        tags=["jobs"],
+    )
     def get(self, request, job_id, role: str):
         job = selectors.job_get(owner=request.user, job_id=job_id)
-        return media.serve_job_image(job, role, download=request.query_params.get("download") == "1")
+        return media.serve_job_image(
+            job,
+            role,
+            download=request.query_params.get("download") == "1",
+            size=media.requested_size(request.query_params.get("size")),
+        )

@@ -76,6 +76,13 @@ def _queue(name: str) -> Queue:
     return Queue(name, connection=django_rq.get_connection("default"), serializer=JSONSerializer)
 
 
+def queue_worker_count(name: str) -> int:
+    """How many workers serve a queue right now (RQ's registry of live workers)."""
+    from rq import Worker
+
+    return Worker.count(connection=django_rq.get_connection("default"), queue=_queue(name))
+
+
 def gpu_job_fetch(rq_job_id: str) -> Job | None:
     from rq.exceptions import NoSuchJobError
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -24,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 GENERIC_STAGE_LABELS = {
     "queued": _("Waiting in line"),
+    "starting": _("Starting"),
     "done": _("Done"),
     "failed": _("Something went wrong"),
     "cancelled": _("Cancelled"),
@@ -147,17 +150,26 @@ def job_state(*, job: GenerationJob) -> JobState:
                 elif progress is not None:
                     status = GenerationJob.Status.RUNNING
                     stage, percent, step, total = progress.stage, progress.percent, progress.step, progress.total_steps
-                    # The worker's own estimate when it has one (training knows its step rate).
-                    eta = (
-                        max(1, round(progress.eta_seconds))
-                        if progress.eta_seconds is not None
-                        else _eta_seconds(rq_job.started_at, percent)
-                    )
+                    if total and step == 0:
+                        # Loading the models or the style: percent stands still, so extrapolating
+                        # would make the estimate climb. Say "starting" and go by recent jobs.
+                        stage = "starting"
+                        eta = _eta_from_history(job.kind, started_at=rq_job.started_at)
+                    elif progress.eta_seconds is not None:  # the worker's own (training knows its rate)
+                        eta = max(1, round(progress.eta_seconds))
+                    else:
+                        eta = _eta_seconds(rq_job.started_at, percent) or _eta_from_history(
+                            job.kind, started_at=rq_job.started_at
+                        )
                     loss = None if progress.loss is None else round(progress.loss, 5)
                     has_preview = bool(progress.preview_key)
-                elif rq_status == "queued":
-                    position = rq_job.get_position()
+                elif rq_status == "started":  # picked up; no progress reported yet
+                    status, stage = GenerationJob.Status.RUNNING, "starting"
+                    eta = _eta_from_history(job.kind, started_at=rq_job.started_at)
+                elif rq_status in ("queued", "scheduled", "deferred"):
+                    position = _jobs_ahead(rq_job)
                     stage = "queued"
+                    eta = _queued_eta(job.kind, rq_job, position)
         except (RedisError, ContractError):  # Redis away, or progress from a worker of another version
             stage = "unknown"
     return JobState(
@@ -201,10 +213,77 @@ def _eta_seconds(started_at, percent: float) -> int | None:
     """Time left if the rest goes as fast as what is done (only once there is enough to go on)."""
     if started_at is None or percent < 5:
         return None
+    elapsed = _elapsed(started_at)
+    return max(1, round(elapsed * (100 - percent) / percent))
+
+
+def _elapsed(started_at) -> float:
     if timezone.is_naive(started_at):
         started_at = started_at.replace(tzinfo=UTC)
-    elapsed = (timezone.now() - started_at).total_seconds()
-    return max(1, round(elapsed * (100 - percent) / percent))
+    return (timezone.now() - started_at).total_seconds()
+
+
+RECENT_JOBS_FOR_ETA = 20
+
+
+def typical_job_seconds(kind: str) -> float | None:
+    """The median run time (start to finish) of the last successful jobs of this kind. Cached for a
+    minute: every waiting page asks each second, and the answer moves slowly."""
+    key = f"typical-job-seconds:{kind}"
+    try:
+        cached = cache.get(key)
+    except RedisError:
+        cached = None
+    if cached is not None:
+        return cached
+    typical = _median_job_seconds(kind)
+    if typical is not None:  # "no history yet" is cheap to ask again, and soon wrong
+        with contextlib.suppress(RedisError):
+            cache.set(key, typical, TYPICAL_JOB_SECONDS_CACHE)
+    return typical
+
+
+TYPICAL_JOB_SECONDS_CACHE = 60
+
+
+def _median_job_seconds(kind: str) -> float | None:
+    recent = (
+        GenerationJob.objects.filter(
+            kind=kind, status=GenerationJob.Status.SUCCEEDED, started_at__isnull=False, finished_at__isnull=False
+        )
+        .order_by("-finished_at")
+        .values_list("started_at", "finished_at")[:RECENT_JOBS_FOR_ETA]
+    )
+    durations = sorted((finished - started).total_seconds() for started, finished in recent)
+    if not durations:
+        return None
+    middle = len(durations) // 2
+    return durations[middle] if len(durations) % 2 else (durations[middle - 1] + durations[middle]) / 2
+
+
+def _eta_from_history(kind: str, *, started_at) -> int | None:
+    typical = typical_job_seconds(kind)
+    if typical is None:
+        return None
+    left = typical - (_elapsed(started_at) if started_at is not None else 0)
+    return max(1, round(left)) if left > 0 else None
+
+
+def _jobs_ahead(rq_job) -> int:
+    """The queue-position convention, on the web and in the API: how many jobs are ahead of yours
+    in its GPU queue (0: yours is next)."""
+    position = rq_job.get_position()
+    return max(0, position) if position is not None else 0
+
+
+def _queued_eta(kind: str, rq_job, ahead: int) -> int | None:
+    """Waiting time plus run time: the jobs ahead shared among the GPU workers serving the queue,
+    each taking as long as recent jobs of this kind, then yours."""
+    typical = typical_job_seconds(kind)
+    if typical is None:
+        return None
+    workers = max(1, dispatch.queue_worker_count(rq_job.origin))
+    return max(1, round((ahead // workers + 1) * typical))
 
 
 def job_output_key(*, job: GenerationJob, role: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import secrets
 import uuid
@@ -23,7 +24,7 @@ from redis.exceptions import RedisError
 from generation import dispatch
 from generation.handlers import handler_for
 from generation.images import ImageRejected, normalise_photo
-from generation.models import DeletedUsage, GenerationJob, Style, Upload
+from generation.models import DeletedUsage, GenerationJob, LoraStatus, Showcase, Style, Upload
 from gpu_worker.contract import (
     HEARTBEAT_TIMEOUT_SECONDS,
     ContractError,
@@ -35,6 +36,8 @@ from gpu_worker.contract import (
     StyleSpec,
     TaskRef,
 )
+from gpu_worker.contract import desk_makeover as desk_makeover_contract
+from gpu_worker.contract import lora_check as lora_check_contract
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def upload_create(*, owner, file: File) -> Upload:
     """Store a normalised copy of the photo. Raises ImageRejected with a person-readable message."""
     max_bytes = settings.UPLOAD_MAX_BYTES
     if file.size is not None and file.size > max_bytes:
-        raise ImageRejected("too_large", f"The photo is larger than {max_bytes // (1024 * 1024)} MB.")
+        raise ImageRejected.too_large(max_bytes)
     # Read at most one byte past the limit: a lying size header cannot make us read more.
     photo = normalise_photo(file.read(max_bytes + 1), max_bytes=max_bytes)
     upload = Upload(owner=owner, width=photo.width, height=photo.height)
@@ -115,8 +118,36 @@ def job_create(
     return job
 
 
+# Failures another run of the same job may not repeat: the machine, not the job, was at fault. Any
+# other code (not a desk, a LoRA that does not fit, a bad photo, a missing input, a workflow's own
+# codes) fails the same way again.
+RETRYABLE_ERROR_CODES = frozenset(
+    {
+        ErrorCode.INTERNAL,
+        ErrorCode.WORKER_LOST,
+        ErrorCode.TIMEOUT,
+        ErrorCode.OUT_OF_MEMORY,
+        ErrorCode.UNSUPPORTED_JOB,
+        "service_busy",
+    }
+)
+
+
+class JobNotRetryable(Exception):
+    """`reason`: "open" (still queued or running) or "permanent" (it would fail the same way)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def job_retry(*, job: GenerationJob) -> GenerationJob:
-    """A new job with the same photo, params (seed included) and style snapshot."""
+    """A new job with the same photo, params (seed included) and style snapshot. Refused
+    (JobNotRetryable) for a job still open, and for a failure that would only repeat itself."""
+    if job.status in _OPEN_STATUSES:
+        raise JobNotRetryable("open")
+    if job.status == GenerationJob.Status.FAILED and job.error_code not in RETRYABLE_ERROR_CODES:
+        raise JobNotRetryable("permanent")
     spec = JobSpec.from_dict(job.spec)
     params = handler_for(job.kind).contract.decode_params(spec.params)
     return job_create(
@@ -202,9 +233,14 @@ def job_delete(*, job: GenerationJob) -> None:
     keys = list(_stored_files(default_storage, job.output_prefix.rstrip("/")))
     upload = job.upload
     with transaction.atomic():
-        job.refresh_from_db(fields=["status"])
+        job.refresh_from_db(fields=["status", "started_at"])
         made_on = timezone.localdate(job.created_at)
-        if job.status in _COUNTED_STATUSES and made_on == timezone.localdate():
+        counted = job.status in _COUNTED_STATUSES or (
+            job.status == GenerationJob.Status.CANCELLED
+            and job.started_at is not None
+            and handler_for(job.kind, strict=False).cancel_counts_once_started
+        )
+        if counted and made_on == timezone.localdate():
             # Deleting must not give the picture back: "make, delete, repeat" would be unlimited GPU work.
             usage, _ = DeletedUsage.objects.select_for_update().get_or_create(
                 owner_id=job.owner_id, kind=job.kind, day=made_on
@@ -221,8 +257,131 @@ def job_delete(*, job: GenerationJob) -> None:
         default_storage.delete(upload.image.name)
 
 
-def style_lora_accept(*, style: Style, sha256: str) -> None:
-    Style.objects.filter(pk=style.pk).update(lora_sha256=sha256)
+def style_lora_accept(*, style: Style, sha256: str, by=None) -> GenerationJob | None:
+    """A new LoRA file is stored (its file checks passed; `sha256` is its hash), or the LoRA was
+    removed (`sha256` ""). A new file is used by no job, and its style is not live, until a GPU
+    worker has loaded it into the base model (`style_lora_check_start`, started here by `by`)."""
+    if not sha256:
+        Style.objects.filter(pk=style.pk).update(
+            lora_sha256="", lora_status=LoraStatus.UNCHECKED, lora_message="", lora_check_job=None
+        )
+        return None
+    if by is None:
+        raise ValueError("a new LoRA is checked by a job, which needs the staff member who uploaded it (by=)")
+    Style.objects.filter(pk=style.pk).update(lora_sha256="", is_active=False)
+    style.lora_sha256, style.is_active = "", False
+    return style_lora_check_start(style=style, by=by, sha256=sha256)
+
+
+class NoLora(Exception):
+    """The style has no LoRA file (or its file is missing from storage): nothing to check."""
+
+
+def style_lora_check_start(*, style: Style, by, sha256: str | None = None) -> GenerationJob:
+    """Start a `lora_check` job: a GPU worker loads the style's LoRA into the base model's pipelines
+    (`style_lora_check_record` takes its answer). `by`, a staff member, owns the job. A style whose
+    LoRA had passed stays live meanwhile, and goes off only if the answer is no (the base model may
+    have been replaced since)."""
+    if not style.lora_file or not default_storage.exists(style.lora_file.name):
+        raise NoLora
+    key = style.lora_file.name
+    if sha256 is None:
+        sha256 = _stored_sha256(key)
+    params = lora_check_contract.LoraCheckParams(lora=LoraSpec(key=key, sha256=sha256, weight=style.lora_weight))
+    with transaction.atomic():
+        job = job_create(owner=by, kind=lora_check_contract.KIND, params=params)
+        Style.objects.filter(pk=style.pk).update(lora_check_job=job, lora_status=LoraStatus.CHECKING, lora_message="")
+    style.lora_check_job, style.lora_status, style.lora_message = job, LoraStatus.CHECKING, ""
+    return job
+
+
+def style_lora_check_record(*, job: GenerationJob, result: lora_check_contract.LoraCheckResult) -> bool:
+    """The check's answer (its handler). A LoRA that fits is pinned by its hash, for jobs to use, and
+    the style may go live; one that does not is rejected with the worker's reason and the style goes
+    off. Only the style's latest check of its current file counts. Returns whether a style changed."""
+    params = handler_for(job.kind).contract.decode_params(JobSpec.from_dict(job.spec).params)
+    with transaction.atomic():
+        style = Style.objects.select_for_update().filter(lora_check_job_id=job.pk).first()
+        if style is None or style.lora_file.name != params.lora.key:
+            return False
+        if result.fits:
+            fields = {"lora_status": LoraStatus.READY, "lora_message": "", "lora_sha256": params.lora.sha256}
+        else:
+            fields = {"lora_status": LoraStatus.REJECTED, "lora_message": result.reason, "lora_sha256": ""}
+            fields["is_active"] = False
+        Style.objects.filter(pk=style.pk).update(**fields)
+    return True
+
+
+def _stored_sha256(key: str) -> str:
+    digest = hashlib.sha256()
+    with default_storage.open(key, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upload_delete(*, upload: Upload) -> None:
+    """Delete a photo with every job made from it, and all their files (job_delete)."""
+    for job in list(upload.jobs.all()):
+        job_delete(job=job)
+    key = upload.image.name
+    if Upload.objects.filter(pk=upload.pk).delete()[0] and key:
+        default_storage.delete(key)
+
+
+class ShowcaseJobRefused(Exception):
+    """`reason`: "not_a_makeover", "not_succeeded", "not_staff" or "pictures_missing"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def showcase_job_refusal(*, job: GenerationJob) -> str | None:
+    """Why a job's pictures cannot go on the public home page (None: they can). Only a staff
+    account's own succeeded desk makeover: a customer's photo of their home is theirs, and an
+    admin's choice is not their consent."""
+    if job.kind != desk_makeover_contract.KIND:
+        return "not_a_makeover"
+    if job.status != GenerationJob.Status.SUCCEEDED:
+        return "not_succeeded"
+    if not job.owner.is_staff:
+        return "not_staff"
+    if not all(key and default_storage.exists(key) for key in _showcase_keys(job)):
+        return "pictures_missing"
+    return None
+
+
+def _showcase_keys(job: GenerationJob) -> tuple[str, str]:
+    """(before, after): the makeover's photo and its result."""
+    try:
+        after = JobResult.from_dict(job.result).output("result") if job.result else None
+    except ContractError:
+        after = None
+    return (job.upload.image.name if job.upload else "", after.key if after is not None else "")
+
+
+def showcase_pictures_from_job(*, showcase: Showcase, job: GenerationJob) -> None:
+    """Copy a makeover's photo and result into the showcase (saved with it by the caller). Copies,
+    not references: deleting the makeover later leaves the home page whole."""
+    refusal = showcase_job_refusal(job=job)
+    if refusal:
+        raise ShowcaseJobRefused(refusal)
+    before_key, after_key = _showcase_keys(job)
+    replaced = [name for name in (showcase.before_image.name, showcase.after_image.name) if name]
+    for field, key in ((showcase.before_image, before_key), (showcase.after_image, after_key)):
+        with default_storage.open(key, "rb") as handle:
+            field.save(f"{uuid.uuid4().hex}{Path(key).suffix.lower()}", File(handle), save=False)
+    showcase.job = job
+    transaction.on_commit(lambda: [default_storage.delete(name) for name in replaced])
+
+
+def showcase_delete(*, showcase: Showcase) -> None:
+    """Delete a showcase and its pictures (copies of its own, never a job's files)."""
+    names = [name for name in (showcase.before_image.name, showcase.after_image.name) if name]
+    showcase.delete()
+    transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
 
 
 def job_dispatch(*, job_id: uuid.UUID) -> None:

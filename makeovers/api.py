@@ -1,6 +1,10 @@
 """Mobile API for desk makeovers. Errors are JSON {code, message}; other people's ids are 404."""
 
+from dataclasses import asdict
+
 from django.shortcuts import get_object_or_404
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -10,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation import media
+from generation import selectors as job_selectors
 from generation import services as job_services
 from generation.api import (
     JobStateOutput,
@@ -23,10 +28,11 @@ from generation.api import (
 )
 from generation.images import ImageRejected
 from generation.models import GenerationJob, Upload
-from gpu_worker.contract.desk_makeover import KIND, DeskPreferences
+from gpu_worker.contract import ContractError
+from gpu_worker.contract.desk_makeover import KIND, DeskParams, DeskPreferences
 from makeovers import selectors, services
 from makeovers.views import quota_message
-from ontop.api import StrictSerializer, StrictUUIDField
+from ontop.api import StrictSerializer, StrictUUIDField, error_response
 from shop import selectors as shop_selectors
 from shop.api import RecommendationOutput
 
@@ -42,32 +48,55 @@ class PreferencesInput(StrictSerializer):
 
     def validate(self, attrs):
         if attrs.get("budget_min", 0) > attrs.get("budget_max", 10**9):
-            raise serializers.ValidationError({"budget_max": "The upper budget must be at least the lower one."})
+            raise serializers.ValidationError({"budget_max": [_("The upper budget must be at least the lower one.")]})
+        both = set(attrs.get("include_categories", ())) & set(attrs.get("avoid_categories", ()))
+        if both:
+            message = _("A category cannot be both wanted and avoided: %(categories)s.") % {
+                "categories": ", ".join(sorted(both))
+            }
+            raise serializers.ValidationError({"avoid_categories": [message]})
         known = set(shop_selectors.categories().values_list("slug", flat=True))
         for key in ("include_categories", "avoid_categories"):
             unknown = set(attrs.get(key, ())) - known
             if unknown:
-                raise serializers.ValidationError({key: f"Unknown categories: {', '.join(sorted(unknown))}."})
+                message = _("Unknown categories: %(categories)s.") % {"categories": ", ".join(sorted(unknown))}
+                raise serializers.ValidationError({key: [message]})
         return attrs
 
 
 class MakeoverCreateInput(StrictSerializer):
-    upload_id = StrictUUIDField(required=False)
-    photo = serializers.FileField(required=False)
-    style = serializers.SlugField(required=False, max_length=50)
+    """A makeover of a photo you uploaded first (POST /api/uploads/), as JSON."""
+
+    upload_id = StrictUUIDField(help_text="The id of one of your uploads.")
+    style = serializers.SlugField(required=False, max_length=50, help_text="A style's slug (GET /api/styles/).")
     preferences = PreferencesInput(required=False)
     submission_id = StrictUUIDField(required=False, help_text="Send the same id again and get the same job.")
 
-    def validate(self, attrs):
-        if bool(attrs.get("upload_id")) == bool(attrs.get("photo")):
-            raise serializers.ValidationError("Send either upload_id or photo.")
-        return attrs
+
+class MakeoverPhotoCreateInput(StrictSerializer):
+    """A makeover with the photo in the same request, as multipart/form-data (preferences: use JSON)."""
+
+    photo = serializers.FileField(help_text="A JPEG, PNG, WebP or HEIC photo of your desk.")
+    style = serializers.SlugField(required=False, max_length=50, help_text="A style's slug (GET /api/styles/).")
+    submission_id = StrictUUIDField(required=False, help_text="Send the same id again and get the same job.")
+
+
+class PreferencesOutput(serializers.Serializer):
+    tone = serializers.ChoiceField(choices=["neutral", "warm", "cool"])
+    budget_min = serializers.IntegerField(allow_null=True, help_text="KRW per item; null: no lower bound.")
+    budget_max = serializers.IntegerField(allow_null=True, help_text="KRW per item; null: no upper bound.")
+    include_categories = serializers.ListField(child=serializers.CharField())
+    avoid_categories = serializers.ListField(child=serializers.CharField())
 
 
 class MakeoverOutput(serializers.Serializer):
     id = serializers.UUIDField()
     kind = serializers.CharField()
-    style = serializers.CharField(allow_null=True)
+    style = serializers.CharField(allow_null=True, help_text="The style's slug; null: no style.")
+    style_name = serializers.CharField(allow_null=True, help_text="The style's name in the request's language.")
+    preferences = PreferencesOutput(
+        allow_null=True, help_text="The preferences this makeover was made with (null: a spec we cannot read)."
+    )
     upload_id = serializers.UUIDField()
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -77,7 +106,7 @@ class MakeoverOutput(serializers.Serializer):
 
 
 class MakeoverPageOutput(serializers.Serializer):
-    """What the list really returns: DRF's page envelope around the makeovers."""
+    """A page of your makeovers, newest first (`page`, `page_size` up to 50)."""
 
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
@@ -89,11 +118,27 @@ class RestyleInput(StrictSerializer):
     style = serializers.SlugField(max_length=50)
 
 
+def _style_name(style) -> str | None:
+    if style is None:
+        return None
+    return style.name_ko if get_language() == "ko" and style.name_ko else style.name_en
+
+
+def _preferences(job: GenerationJob) -> dict | None:
+    try:
+        params: DeskParams = job_selectors.job_params(job=job)
+    except ContractError:  # a spec this contract cannot read: the makeover still shows, not a 500
+        return None
+    return asdict(params.preferences)
+
+
 def _makeover_output(request, job: GenerationJob) -> dict:
     return {
         "id": job.id,
         "kind": job.kind,
         "style": job.style.slug if job.style else None,
+        "style_name": _style_name(job.style),
+        "preferences": _preferences(job),
         "upload_id": job.upload_id,
         "created_at": job.created_at,
         "finished_at": job.finished_at,
@@ -141,15 +186,32 @@ class MakeoverListCreateApi(APIView):
         return paginator.get_paginated_response(body)
 
     @extend_schema(
-        request=MakeoverCreateInput,
-        responses={201: MakeoverOutput, 400: OpenApiResponse(), 413: OpenApiResponse(), 429: OpenApiResponse()},
+        # One documented body: openapi-python-client 0.29 generates a broken function for an operation
+        # with two request content types. The multipart form (MakeoverPhotoCreateInput) stays accepted
+        # for older clients, as the description says.
+        request={"application/json": MakeoverCreateInput},
+        description="Make over a photo you uploaded (POST /api/uploads/ first). Older clients may instead send "
+        "multipart/form-data with `photo`, `style` and `submission_id` (no preferences).",
+        responses={
+            201: MakeoverOutput,
+            404: OpenApiResponse(description="not_found: no such upload of yours (upload_id)."),
+            413: OpenApiResponse(description="too_large: the photo is too large."),
+        },
         tags=["makeovers"],
     )
     def post(self, request):
-        data = MakeoverCreateInput(data=request.data)
+        multipart = request.content_type.startswith("multipart/")
+        data = (MakeoverPhotoCreateInput if multipart else MakeoverCreateInput)(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         style = style_or_400(values.get("style"), kind=KIND)
+        resent = values.get("submission_id") and (
+            job_selectors.jobs_of(owner=request.user).filter(submission_id=values["submission_id"]).exists()
+        )
+        if not resent and job_services.quota_of(owner=request.user, kind=KIND).remaining <= 0:
+            # Checked before the photo is stored, so a request over quota leaves nothing behind (the
+            # definitive check is in the service, under a lock; a resent submission gets its job back).
+            return _quota_exceeded(request)
         if values.get("upload_id"):
             upload = get_object_or_404(Upload, pk=values["upload_id"], owner=request.user)
         else:
@@ -198,13 +260,13 @@ def _again(request, job: GenerationJob, style=None) -> Response:
 
 
 class MakeoverVariationApi(APIView):
-    @extend_schema(request=None, responses={201: MakeoverOutput, 429: OpenApiResponse()}, tags=["makeovers"])
+    @extend_schema(request=None, responses={201: MakeoverOutput}, tags=["makeovers"])
     def post(self, request, job_id):
         return _again(request, selectors.makeover_get(owner=request.user, job_id=job_id))
 
 
 class MakeoverRestyleApi(APIView):
-    @extend_schema(request=RestyleInput, responses={201: MakeoverOutput, 429: OpenApiResponse()}, tags=["makeovers"])
+    @extend_schema(request=RestyleInput, responses={201: MakeoverOutput}, tags=["makeovers"])
     def post(self, request, job_id):
         job = selectors.makeover_get(owner=request.user, job_id=job_id)  # another person's id is a 404 before a 400
         data = RestyleInput(data=request.data)
@@ -213,11 +275,15 @@ class MakeoverRestyleApi(APIView):
 
 
 class MakeoverCancelApi(APIView):
-    @extend_schema(request=None, responses={200: MakeoverOutput, 409: OpenApiResponse()}, tags=["makeovers"])
+    @extend_schema(
+        request=None,
+        responses={200: MakeoverOutput, 409: OpenApiResponse(description="already_finished: nothing to cancel.")},
+        tags=["makeovers"],
+    )
     def post(self, request, job_id):
         job = selectors.makeover_get(owner=request.user, job_id=job_id)
         if not job_services.job_cancel(job=job):
-            return Response({"code": "already_finished", "message": "This makeover has already finished."}, status=409)
+            return error_response("already_finished", _("This makeover has already finished."), 409)
         job.refresh_from_db()
         return _respond(request, job)
 
@@ -231,7 +297,31 @@ class QuotaApi(APIView):
 class MakeoverImageApi(APIView):
     """An image of one of your makeovers: input, thumb, result or mask (`?download=1` to save it)."""
 
-    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 404: OpenApiResponse()}, tags=["makeovers"])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "role",
+                str,
+                OpenApiParameter.PATH,
+                enum=["input", "thumb", "result", "mask"],
+                description="input: your photo; thumb: a small copy; result and mask: once it succeeded.",
+            ),
+            OpenApiParameter(
+                "size",
+                str,
+                enum=["preview"],
+                description="preview: at most 1280 px on the long side (JPEG); omitted: the original file.",
+            ),
+            OpenApiParameter("download", str, enum=["1"], description="1: the original file, as an attachment."),
+        ],
+        responses={(200, "image/*"): OpenApiTypes.BINARY},
+        tags=["makeovers"],
+    )
     def get(self, request, job_id, role: str):
         job = selectors.makeover_get(owner=request.user, job_id=job_id)
-        return media.serve_job_image(job, role, download=request.query_params.get("download") == "1")
+        return media.serve_job_image(
+            job,
+            role,
+            download=request.query_params.get("download") == "1",
+            size=media.requested_size(request.query_params.get("size")),
+        )

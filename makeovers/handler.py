@@ -14,6 +14,8 @@ class MakeoverHandler(JobHandler):
     verbose_name = _("Desk makeover")
     finishing_stage = "finding_deals"
     finishing_label = _("Finding deals")
+    # The GPU time of a started makeover is spent: "start, cancel (or delete), repeat" must not be free.
+    cancel_counts_once_started = True
     nav = ((_("New makeover"), "makeovers:new"), (_("My makeovers"), "makeovers:history"))
 
     def stage_labels(self):

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ontop import health, views
@@ -11,6 +11,8 @@ api_patterns = [
     path("auth/signup/", accounts_api.SignUpApi.as_view(), name="signup"),
     path("auth/token/", accounts_api.TokenApi.as_view(), name="token"),
     path("auth/logout/", accounts_api.LogoutApi.as_view(), name="logout"),
+    path("auth/tokens/", accounts_api.TokenListApi.as_view(), name="tokens"),
+    path("auth/tokens/<int:token_id>/", accounts_api.TokenDetailApi.as_view(), name="token_detail"),
     path("me/", accounts_api.MeApi.as_view(), name="me"),
     path("", include("generation.api_urls")),
     path("", include("makeovers.api_urls")),
@@ -21,6 +23,8 @@ api_patterns = [
     path("shop/products/<int:product_id>/", shop_api.ProductDetailApi.as_view(), name="shop_product"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Last: anything else under /api/ (a malformed id, a typo) is the API's JSON 404, not a web page.
+    re_path(r"^", views.api_not_found, name="not_found"),
 ]
 
 urlpatterns = [
@@ -37,3 +41,5 @@ urlpatterns = [
     path("admin/django-rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "ontop.views.server_error"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
+from django.utils.translation import gettext as _
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 
 from generation import selectors as job_selectors
 from generation import services as job_services
@@ -36,3 +40,28 @@ def home(request):
         else None,
     }
     return render(request, "home.html", context)
+
+
+@csrf_exempt  # an API client sends no CSRF token; there is nothing here to protect
+def api_not_found(request, *args, **kwargs):
+    """Any /api/ address that names nothing: JSON like every API error, in the request's language.
+    A GET without its trailing slash still goes where APPEND_SLASH always sent it."""
+    from ontop.api import not_found_message
+
+    if request.method in ("GET", "HEAD") and not request.path_info.endswith("/"):
+        try:
+            match = resolve(request.path_info + "/")
+        except Resolver404:
+            match = None
+        if match is not None and match.url_name != "not_found":
+            query = request.META.get("QUERY_STRING", "")
+            return HttpResponsePermanentRedirect(request.path + "/" + (f"?{query}" if query else ""))
+    return JsonResponse({"code": "not_found", "message": not_found_message()}, status=404)
+
+
+def server_error(request):
+    """The last resort. The API promises JSON on every error; the web gets the plain 500 page."""
+    if request.path.startswith("/api/"):
+        message = _("Something went wrong on our side. Please try again in a minute.")
+        return JsonResponse({"code": "internal", "message": message}, status=500)
+    return defaults.server_error(request)

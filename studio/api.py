@@ -16,7 +16,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
-    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
 )
@@ -33,7 +32,14 @@ from gpu_worker.contract.portrait import KIND as PORTRAIT_KIND
 from gpu_worker.contract.portrait import MAX_INSTRUCTION_CHARS, PACK_MAX, PACK_MIN, POSE_KEYPOINTS
 from gpu_worker.contract.subject_photo_check import MAX_PHOTOS
 from gpu_worker.contract.subject_training import KIND as TRAINING_KIND
-from ontop.api import StrictSerializer, StrictUUIDField
+from ontop.api import (
+    ErrorOutput,
+    InvalidOutput,
+    StrictSerializer,
+    StrictUUIDField,
+    TooManyRequestsOutput,
+    error_response,
+)
 from studio import messages as words
 from studio import selectors, services
 from studio.models import (
@@ -57,16 +63,7 @@ TAGS = ["studio"]
 # ---- input ---------------------------------------------------------------------------------------
 
 
-class StudioInput(StrictSerializer):
-    """Strict like every input here, with the unknown-field message in the request's language."""
-
-    def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = sorted(set(data.keys()) - set(self.fields))
-            if unknown:
-                message = _("Unknown field(s): %(fields)s.") % {"fields": ", ".join(map(str, unknown))}
-                raise exceptions.ValidationError({"non_field_errors": [message]}, code="unknown_field")
-        return super().to_internal_value(data)
+StudioInput = StrictSerializer  # unknown fields are refused, in the request's language
 
 
 def _name_field(**kwargs) -> serializers.CharField:
@@ -269,22 +266,16 @@ class StudioPhotosAddedOutput(serializers.Serializer):
     rejected = StudioFileRejectedOutput(many=True, help_text="Files that are not photos we can use (not stored).")
 
 
-class StudioErrorOutput(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+# The API-wide error bodies (ontop.api), under the names the studio's declarations use.
+StudioErrorOutput = ErrorOutput
+StudioInvalidOutput = InvalidOutput
+StudioQuotaExceededOutput = TooManyRequestsOutput
 
 
-class StudioInvalidOutput(StudioErrorOutput):
-    fields = serializers.DictField(help_text="The messages per field.")
-
-
-class StudioPhotosRejectedOutput(StudioErrorOutput):
-    rejected = StudioFileRejectedOutput(many=True)
-
-
-class StudioQuotaExceededOutput(StudioErrorOutput):
-    limit = serializers.IntegerField()
-    resets_at = serializers.DateTimeField()
+class StudioPhotosRejectedOutput(InvalidOutput):
+    rejected = StudioFileRejectedOutput(
+        many=True, required=False, help_text="photos_rejected only: each file and why it cannot be used."
+    )
 
 
 NOT_FOUND = OpenApiResponse(
@@ -419,7 +410,7 @@ def _respond_subject(request, subject_id, status_code: int = status.HTTP_200_OK)
 
 
 def _error(code: str, message: str, status_code: int, **extra) -> Response:
-    return Response({"code": code, "message": message, **extra}, status=status_code)
+    return error_response(code, message, status_code, **extra)
 
 
 class AnyAcceptMixin:
@@ -528,11 +519,7 @@ class SubjectPhotosApi(StudioApiView):
         responses={
             201: StudioPhotosAddedOutput,
             400: OpenApiResponse(
-                PolymorphicProxySerializer(
-                    component_name="StudioPhotosBadRequest",
-                    serializers=[StudioPhotosRejectedOutput, StudioInvalidOutput],
-                    resource_type_field_name=None,
-                ),
+                StudioPhotosRejectedOutput,
                 description="photos_rejected (with `rejected`): none of the files is a usable photo, nothing was "
                 "stored; or invalid (with `fields`): no file was sent.",
             ),

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -147,11 +147,7 @@ class OnePhotoProfilePageOutput(serializers.Serializer):
 
 
 INVALID_OR_PHOTO = OpenApiResponse(
-    PolymorphicProxySerializer(
-        component_name="StudioOnePhotoBadRequest",
-        serializers=[StudioInvalidOutput, StudioErrorOutput],
-        resource_type_field_name=None,
-    ),
+    StudioInvalidOutput,
     description="invalid (with `fields`): no photo, consent not true, an unknown tone or background, an unknown "
     "field; or the photo cannot be used: empty, not_an_image, too_small, too_many_pixels. Nothing was stored.",
 )

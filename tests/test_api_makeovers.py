@@ -46,8 +46,9 @@ def _makeover(api, **payload):
     return api.post("/api/makeovers/", payload, content_type="application/json")
 
 
-def test_everything_needs_a_token(client):
-    for url in ("/api/styles/", "/api/uploads/", "/api/makeovers/", "/api/quota/"):
+def test_everything_needs_a_token_but_the_public_styles(client):
+    assert client.get("/api/styles/").status_code == 200
+    for url in ("/api/uploads/", "/api/makeovers/", "/api/quota/"):
         response = client.get(url)
         assert response.status_code == 401, url
         assert response.json()["code"] == "not_authenticated"
@@ -86,25 +87,68 @@ def test_multipart_makeover_with_a_photo_and_korean_ui(api):
 
 
 @pytest.mark.parametrize(
-    ("payload", "field"),
+    ("payload", "fields"),
     [
-        ({}, "non_field_errors"),
-        ({"upload_id": "not-a-uuid"}, "upload_id"),
-        ({"upload_id": str(uuid.uuid4()), "style": "no-such-style"}, "style"),
-        ({"upload_id": str(uuid.uuid4()), "preferences": {"budget_min": 9, "budget_max": 1}}, "preferences"),
-        ({"upload_id": str(uuid.uuid4()), "preferences": {"tone": "purple"}}, "preferences"),
-        ({"upload_id": str(uuid.uuid4()), "preferences": {"avoid_categories": ["weapons"]}}, "preferences"),
-        ({"upload_id": str(uuid.uuid4()), "preferences": {"budget_max": -5}}, "preferences"),
+        ({}, {"upload_id": ["This field is required."]}),
+        ({"upload_id": "not-a-uuid"}, {"upload_id": ["Must be a valid UUID."]}),
+        ({"upload_id": 7}, {"upload_id": ["Must be a valid UUID."]}),
+        (
+            {"upload_id": str(uuid.uuid4()), "style": "no-such-style"},
+            {"style": ["There is no such style. Pick one from the list."]},
+        ),
+        (
+            {"upload_id": str(uuid.uuid4()), "preferences": {"budget_min": 9, "budget_max": 1}},
+            {"preferences.budget_max": ["The upper budget must be at least the lower one."]},
+        ),
+        (
+            {"upload_id": str(uuid.uuid4()), "preferences": {"tone": "purple"}},
+            {"preferences.tone": ['"purple" is not a valid choice.']},
+        ),
+        (
+            {"upload_id": str(uuid.uuid4()), "preferences": {"avoid_categories": ["weapons"]}},
+            {"preferences.avoid_categories": ["Unknown categories: weapons."]},
+        ),
+        (
+            {"upload_id": str(uuid.uuid4()), "preferences": {"avoid_categories": ["lighting", "bad slug!"]}},
+            {
+                "preferences.avoid_categories.1": [
+                    'Enter a valid "slug" consisting of letters, numbers, underscores or hyphens.'
+                ]
+            },
+        ),
+        (
+            {"upload_id": str(uuid.uuid4()), "preferences": {"budget_max": -5}},
+            {"preferences.budget_max": ["Ensure this value is greater than or equal to 0."]},
+        ),
+        ({"upload_id": str(uuid.uuid4()), "colour": "red"}, {"non_field_errors": ["Unknown field(s): colour."]}),
     ],
 )
-def test_bad_makeover_requests_are_400_with_a_code(api, payload, field):
+def test_bad_makeover_requests_are_400_with_one_flat_shape_of_field_errors(api, payload, fields):
     response = _makeover(api, **payload)
     assert response.status_code == 400, response.content
     body = response.json()
     assert body["code"] == "invalid"
-    assert body["message"]
-    assert field in body["fields"]
+    assert body["fields"] == fields
     assert not GenerationJob.objects.exists()
+
+
+def test_api_messages_are_in_the_requests_language(api):
+    response = api.post(
+        "/api/makeovers/",
+        {"upload_id": str(uuid.uuid4()), "style": "nope", "colour": "red"},
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="ko",
+    )
+    assert response.json()["fields"] == {"non_field_errors": ["알 수 없는 항목이 있어요: colour."]}
+    missing = api.get(f"/api/makeovers/{uuid.uuid4()}/", HTTP_ACCEPT_LANGUAGE="ko").json()
+    assert missing == {"code": "not_found", "message": "찾을 수 없어요. 삭제되었을 수 있어요."}
+    malformed = api.get("/api/makeovers/not-a-uuid/", HTTP_ACCEPT_LANGUAGE="ko")
+    assert (malformed.status_code, malformed["Content-Type"]) == (404, "application/json")
+    assert malformed.json()["code"] == "not_found"
+    not_image = api.post("/api/uploads/", {"photo": io.BytesIO(b"%PDF-1.7 no")}, HTTP_ACCEPT_LANGUAGE="ko").json()
+    assert not_image["code"] == "not_an_image"
+    assert not_image["fields"] == {}
+    assert not not_image["message"].isascii(), not_image["message"]
 
 
 def test_bad_uploads_are_400_or_413(api, settings):
@@ -174,6 +218,108 @@ def test_quota_is_enforced_with_429_and_failures_do_not_count(api, settings, use
     GenerationJob.objects.filter(pk=first["id"]).update(status="failed", error_code="internal")
     assert api.get("/api/quota/").json()["remaining"] == 1
     assert _makeover(api, upload_id=upload_id).status_code == 201
+
+
+def test_deleting_a_makeover_does_not_give_its_quota_back(api, settings):
+    settings.DAILY_GENERATION_LIMIT = 2
+    upload_id = _upload(api).json()["id"]
+    for _round in range(2):
+        made = _makeover(api, upload_id=upload_id).json()
+        GenerationJob.objects.filter(pk=made["id"]).update(status="succeeded")
+        assert api.delete(f"/api/makeovers/{made['id']}/").status_code == 204
+        upload_id = _upload(api).json()["id"]
+    quota = api.get("/api/quota/").json()
+    assert (quota["used"], quota["remaining"]) == (2, 0)
+    assert _makeover(api, upload_id=upload_id).status_code == 429
+
+
+def test_cancelling_or_deleting_a_started_makeover_does_not_give_its_quota_back(api, settings):
+    from django.utils import timezone
+
+    settings.DAILY_GENERATION_LIMIT = 3
+    upload_id = _upload(api).json()["id"]
+    queued = _makeover(api, upload_id=upload_id).json()
+    assert api.post(f"/api/makeovers/{queued['id']}/cancel/").status_code == 200
+    assert api.get("/api/quota/").json()["used"] == 0, "cancelled before it started: free"
+    for action in ("cancel", "delete"):
+        made = _makeover(api, upload_id=upload_id).json()
+        GenerationJob.objects.filter(pk=made["id"]).update(status="running", started_at=timezone.now())
+        if action == "cancel":
+            assert api.post(f"/api/makeovers/{made['id']}/cancel/").status_code == 200
+        else:
+            assert api.delete(f"/api/makeovers/{made['id']}/").status_code == 204
+    assert api.get("/api/quota/").json()["used"] == 2
+
+
+def test_a_makeover_whose_spec_cannot_be_read_still_lists(api):
+    upload_id = _upload(api).json()["id"]
+    made = _makeover(api, upload_id=upload_id).json()
+    job = GenerationJob.objects.get(pk=made["id"])
+    job.spec["params"]["preferences"]["mood"] = "from a future version"
+    job.save(update_fields=["spec"])
+    history = api.get("/api/makeovers/")
+    assert history.status_code == 200
+    assert history.json()["results"][0]["preferences"] is None
+
+
+def test_an_api_address_without_its_slash_still_redirects(api):
+    response = api.get("/api/quota")
+    assert (response.status_code, response["Location"]) == (301, "/api/quota/")
+    assert api.get("/api/no-such-thing").status_code == 404
+
+
+def test_over_quota_a_malformed_request_is_400_and_a_photo_is_not_stored(api, settings):
+    settings.DAILY_GENERATION_LIMIT = 1
+    upload_id = _upload(api).json()["id"]
+    assert _makeover(api, upload_id=upload_id).status_code == 201
+    assert _makeover(api, upload_id=upload_id, preferences={"tone": "purple"}).status_code == 400
+    refused = api.post("/api/makeovers/", {"photo": io.BytesIO(make_desk_photo())})
+    assert (refused.status_code, refused.json()["code"]) == (429, "quota_exceeded")
+    assert Upload.objects.count() == 1, "the refused photo was not stored"
+
+
+def test_queue_position_and_eta_while_queued(api, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    upload_id = _upload(api).json()["id"]
+    jobs = [_makeover(api, upload_id=upload_id).json() for _ in range(3)]
+    assert [j["state"]["queue_position"] for j in jobs] == [0, 1, 2]
+    assert [j["state"]["eta_seconds"] for j in jobs] == [None, None, None], "no history yet: no guess"
+    # Three earlier makeovers took 40, 60 and 90 s: the median is 60 s, one worker serves the queue.
+    now = timezone.now()
+    for seconds in (40, 60, 90):
+        old = GenerationJob.objects.create(
+            owner=user, kind="desk_makeover", status="succeeded", spec={}, upload_id=upload_id
+        )
+        GenerationJob.objects.filter(pk=old.pk).update(
+            started_at=now - timedelta(seconds=seconds + 5), finished_at=now - timedelta(seconds=5)
+        )
+    states = [api.get(f"/api/makeovers/{j['id']}/").json()["state"] for j in jobs]
+    assert [(s["stage"], s["queue_position"], s["eta_seconds"]) for s in states] == [
+        ("queued", 0, 60),
+        ("queued", 1, 120),
+        ("queued", 2, 180),
+    ]
+
+
+def test_the_result_says_its_style_date_and_preferences(api, style):
+    upload_id = _upload(api).json()["id"]
+    made = _makeover(
+        api, upload_id=upload_id, style="cozy", preferences={"tone": "warm", "include_categories": ["plants"]}
+    ).json()
+    korean = api.get(f"/api/makeovers/{made['id']}/", HTTP_ACCEPT_LANGUAGE="ko").json()
+    assert (korean["style"], korean["style_name"]) == ("cozy", "코지")
+    assert made["style_name"] == "Cozy"
+    assert korean["preferences"] == {
+        "tone": "warm",
+        "budget_min": None,
+        "budget_max": None,
+        "include_categories": ["plants"],
+        "avoid_categories": [],
+    }
+    assert korean["created_at"] == made["created_at"]
 
 
 def test_variation_restyle_cancel_delete_and_history(api, style):

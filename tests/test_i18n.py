@@ -74,3 +74,44 @@ def test_the_desk_tip_and_the_hero_text_are_not_mixed_up():
     assert entries[
         "Tip: stand in front of your desk and include its whole surface, your monitor and keyboard."
     ].startswith("팁:")
+
+
+def _korean(text: str) -> bool:
+    return any("\uac00" <= character <= "\ud7a3" for character in text)
+
+
+def test_every_error_code_and_stage_label_of_every_product_reads_in_both_languages(db):
+    """What a person reads about their job, walked code by code: each workflow's own error codes, the
+    engine's, each progress stage and the generic stages. English in English, Korean in Korean (an
+    untranslated string shows English on the Korean page and fails here)."""
+    from django.utils import translation
+
+    from generation.handlers import GENERIC_ERROR_MESSAGES, handlers
+    from generation.models import GenerationJob
+    from generation.selectors import GENERIC_STAGE_LABELS, job_error_message, stage_label
+    from gpu_worker.contract import ErrorCode
+
+    checked = 0
+    for handler in handlers():
+        contract = handler.contract
+        codes = [*ErrorCode, *(contract.errors or ())]
+        stages = [*contract.stages, *GENERIC_STAGE_LABELS]
+        for language, readable in (("en", lambda text: not _korean(text)), ("ko", _korean)):
+            with translation.override(language):
+                for code in codes:
+                    message = job_error_message(GenerationJob(kind=contract.kind, error_code=str(code)))
+                    assert message, (contract.kind, code)
+                    assert readable(message), (language, contract.kind, code, message)
+                    checked += 1
+                for stage in stages:
+                    label = stage_label(contract.kind, str(stage))
+                    if stage in ("done",) or label:  # a stage may be silent, never untranslated
+                        assert readable(label), (language, contract.kind, stage, label)
+                        checked += 1
+                painting = stage_label(contract.kind, str(next(iter(contract.stages))), 3, 30)
+                assert painting, contract.kind
+                assert readable(painting), (language, contract.kind, painting)
+            own = set(handler.error_messages()) | set(GENERIC_ERROR_MESSAGES)
+            missing = {str(code) for code in (contract.errors or ())} - {str(code) for code in own}
+            assert not missing, f"{contract.kind}: no message for {sorted(missing)}"
+    assert checked > 200
