@@ -1,6 +1,11 @@
 """Serving people's images: always after the caller has checked the job is theirs.
 
 Used by the website's session views and the API's token views alike.
+
+Sizes: by default a URL returns the stored file, as it always has (the API's clients rely on it).
+`size="preview"` returns a copy at most PREVIEW_LONG_SIDE pixels on its long side, made once and
+kept in storage next to what it was made from (a job's under the job's own prefix, so it goes with
+the job); pages show that. A download is always the original file.
 """
 
 from __future__ import annotations
@@ -14,15 +19,23 @@ from PIL import Image, ImageOps
 
 from generation import selectors
 from generation.handlers import handler_for
-from generation.models import GenerationJob
+from generation.models import GenerationJob, Upload
 
 THUMB_SIZE = (480, 480)
+PREVIEW_LONG_SIDE = 1280
+PREVIEW_QUALITY = 90
+SIZES = ("preview",)
 
 
-def serve_job_image(job: GenerationJob, role: str, *, download: bool = False):
+def requested_size(value: str | None) -> str | None:
+    """The `size` query parameter, if it names a size we make (anything else: the original)."""
+    return value if value in SIZES else None
+
+
+def serve_job_image(job: GenerationJob, role: str, *, download: bool = False, size: str | None = None):
     """The file behind a job's image role; the caller has already checked that the job is theirs.
 
-    Shared by the website (session) and the API (token) views.
+    Shared by the website (session) and the API (token) views. A download is the original file.
     """
     if role == "thumb":
         key = _thumbnail_key(job)
@@ -32,6 +45,8 @@ def serve_job_image(job: GenerationJob, role: str, *, download: bool = False):
         key = selectors.job_output_key(job=job, role=role)
     if not key or not default_storage.exists(key):
         raise Http404("No such image.")
+    if size == "preview" and not download and role != "thumb":
+        key = preview_key(key, cache_key=f"{job.output_prefix}preview-{role}.jpg")
     if not hasattr(default_storage, "path"):  # object storage: a short-lived signed URL
         return HttpResponseRedirect(default_storage.url(key))
     name = f"ontop-{job.created_at:%Y%m%d}-{role}{key[key.rfind('.') :]}"
@@ -40,6 +55,70 @@ def serve_job_image(job: GenerationJob, role: str, *, download: bool = False):
     private = handler_for(job.kind, strict=False).payload_is_private
     response["Cache-Control"] = "private, no-store" if private else "private, max-age=300"
     return response
+
+
+def serve_upload_thumbnail(upload: Upload):
+    """A small copy of a stored photo (made on the fly, not kept: an upload may never become a job).
+    The caller has checked that the upload is theirs."""
+    key = upload.image.name
+    if not key or not default_storage.exists(key):
+        raise Http404("No such image.")
+    with default_storage.open(key, "rb") as handle:
+        data = _resized_jpeg(handle, THUMB_SIZE[0], quality=85)
+    body = io.BytesIO(data) if data is not None else default_storage.open(key, "rb")
+    response = FileResponse(body, content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def serve_public_image(key: str, *, size: str | None = None):
+    """Admin content (style previews, showcases): public by design, cached by browsers."""
+    if not key or not default_storage.exists(key):
+        raise Http404("No such image.")
+    if size == "preview":
+        stem = key[: key.rfind(".")] if "." in key.rsplit("/", 1)[-1] else key
+        key = preview_key(key, cache_key=f"{stem}.preview{PREVIEW_LONG_SIDE}.jpg")
+    if not hasattr(default_storage, "path"):
+        return HttpResponseRedirect(default_storage.url(key))
+    response = FileResponse(default_storage.open(key, "rb"))
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+def preview_key(key: str, *, cache_key: str) -> str:
+    """The key of a copy of `key` at most PREVIEW_LONG_SIDE on its long side: `key` itself when it is
+    that small already, else `cache_key`, made the first time it is asked for."""
+    if default_storage.exists(cache_key):
+        return cache_key
+    with default_storage.open(key, "rb") as handle:
+        data = _resized_jpeg(handle, PREVIEW_LONG_SIDE, quality=PREVIEW_QUALITY)
+    if data is None:
+        return key
+    saved = default_storage.save(cache_key, ContentFile(data))
+    if saved != cache_key:  # made twice at once: keep the first, drop ours
+        default_storage.delete(saved)
+    return cache_key
+
+
+def _resized_jpeg(handle, long_side: int, *, quality: int) -> bytes | None:
+    """A JPEG at most `long_side` on its long side, or None when the image is that small already.
+    Bounded cost: a JPEG is decoded at the smallest scale that is still big enough (draft mode)."""
+    image = Image.open(handle)
+    if max(image.size) <= long_side and image.getexif().get(0x0112, 1) == 1:
+        return None
+    image.draft("RGB", (long_side, long_side))
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "P"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        image = background
+    elif image.mode != "RGB":
+        image = image.convert("RGB")
+    image = ImageOps.contain(image, (long_side, long_side), method=Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, subsampling=0, optimize=True, progressive=True)
+    return buffer.getvalue()
 
 
 def _thumbnail_key(job: GenerationJob) -> str | None:

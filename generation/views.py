@@ -8,7 +8,7 @@ from dataclasses import asdict
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -56,7 +56,9 @@ def job_progress_preview(request, job_id):
 def job_image(request, job_id, role):
     """Serve a job's image only to its owner (media is never public)."""
     job = selectors.job_get(owner=request.user, job_id=job_id)
-    return media.serve_job_image(job, role, download=request.GET.get("download") == "1")
+    return media.serve_job_image(
+        job, role, download=request.GET.get("download") == "1", size=media.requested_size(request.GET.get("size"))
+    )
 
 
 def style_preview(request, slug):
@@ -64,21 +66,12 @@ def style_preview(request, slug):
     style = get_object_or_404(Style, slug=slug, is_active=True)
     if not style.preview_image:
         raise Http404("No preview.")
-    return _public_image(style.preview_image)
+    return media.serve_public_image(style.preview_image.name, size=media.requested_size(request.GET.get("size")))
 
 
 def showcase_image(request, showcase_id, side):
     showcase = get_object_or_404(Showcase, pk=showcase_id, is_active=True)
     if side not in ("before", "after"):
         raise Http404("No such image.")
-    return _public_image(showcase.before_image if side == "before" else showcase.after_image)
-
-
-def _public_image(field):
-    if not default_storage.exists(field.name):
-        raise Http404("No such image.")
-    if not hasattr(default_storage, "path"):
-        return HttpResponseRedirect(default_storage.url(field.name))
-    response = FileResponse(default_storage.open(field.name, "rb"))
-    response["Cache-Control"] = "public, max-age=3600"
-    return response
+    field = showcase.before_image if side == "before" else showcase.after_image
+    return media.serve_public_image(field.name, size=media.requested_size(request.GET.get("size")))

@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from generation.models import Upload
 from generation.selectors import styles_active
 from gpu_worker.contract.desk_makeover import KIND, DeskPreferences
 from shop.selectors import categories
@@ -55,7 +56,11 @@ class PreferencesForm(forms.Form):
 
 
 class NewMakeoverForm(PreferencesForm):
-    photo = forms.FileField(label=_("Desk photo"), help_text=_("JPEG, PNG, WebP or HEIC, up to 15 MB."))
+    # Not required by itself: after a form error the photo already stored is kept (`upload`).
+    photo = forms.FileField(label=_("Desk photo"), help_text=_("JPEG, PNG, WebP or HEIC, up to 15 MB."), required=False)
+    # The photo stored when this form was sent before with another mistake in it: a person fixes the
+    # mistake without choosing the photo again. Only the person's own uploads are accepted.
+    upload = forms.UUIDField(widget=forms.HiddenInput, required=False)
     style = forms.ModelChoiceField(
         queryset=styles_active(kind=KIND), required=False, label=_("Style"), empty_label=None
     )
@@ -64,10 +69,24 @@ class NewMakeoverForm(PreferencesForm):
 
     field_order = ["photo", "style", "tone", "budget_min", "budget_max", "include_categories", "avoid_categories"]
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, owner=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.kept_upload: Upload | None = None
         self.fields["style"].queryset = styles_active(kind=KIND)
         self.fields["submission_id"].initial = uuid.uuid4()
+
+    def clean_upload(self):
+        upload_id = self.cleaned_data.get("upload")
+        if upload_id and self.owner is not None:
+            self.kept_upload = Upload.objects.filter(owner=self.owner, pk=upload_id).first()
+        return upload_id
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("photo") and self.kept_upload is None and "photo" not in self.errors:
+            self.add_error("photo", _("Please choose a photo of your desk."))
+        return cleaned
 
 
 class LocalizedStyleChoice(forms.ModelChoiceField):

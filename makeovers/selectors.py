@@ -26,8 +26,10 @@ def makeover_items(*, job: GenerationJob) -> list[dict]:
         {
             "number": number,
             "label": item.label,
+            "label_ko": item.label_ko,
             "query_ko": item.query_ko,
             "placement": item.placement,
+            "placement_ko": item.placement_ko,
             "left": round(item.hotspot.x * 100, 2) if item.hotspot else None,
             "top": round(item.hotspot.y * 100, 2) if item.hotspot else None,
         }

@@ -56,6 +56,51 @@ def test_quota_stops_the_form_with_a_message(web, settings):
     assert GenerationJob.objects.count() == 1
 
 
+def test_deleting_makeovers_on_the_web_does_not_give_the_quota_back(web, settings):
+    settings.DAILY_GENERATION_LIMIT = 2
+    for _round in range(2):
+        assert _post_new(web).status_code == 302
+        job = GenerationJob.objects.get()
+        GenerationJob.objects.filter(pk=job.pk).update(status="succeeded")
+        assert web.post(reverse("makeovers:delete", args=[job.id])).status_code == 302
+    assert not GenerationJob.objects.exists()
+    refused = _post_new(web)
+    assert refused.status_code == 429
+    assert GenerationJob.objects.count() == 0
+
+
+def test_over_quota_a_malformed_form_is_a_form_error_not_a_quota_error(web, settings):
+    settings.DAILY_GENERATION_LIMIT = 1
+    assert _post_new(web).status_code == 302
+    response = _post_new(web, include_categories=["plants"], avoid_categories=["plants"])
+    assert response.status_code == 400
+    assert "both wanted and avoided" in response.content.decode()
+
+
+def test_at_zero_quota_a_photo_is_not_stored(web, settings):
+    from generation.models import Upload
+
+    settings.DAILY_GENERATION_LIMIT = 1
+    assert _post_new(web).status_code == 302
+    assert Upload.objects.count() == 1
+    assert _post_new(web).status_code == 429
+    assert _post_new(web, include_categories=["plants"], avoid_categories=["plants"]).status_code == 400
+    assert Upload.objects.count() == 1, "neither refused request kept its photo"
+
+
+def test_a_photo_replaced_after_a_form_error_is_not_kept(web):
+    from generation.models import Upload
+
+    first = _post_new(web, include_categories=["plants"], avoid_categories=["plants"])
+    assert first.status_code == 400
+    kept = Upload.objects.get()
+    second = _post_new(web, upload=str(kept.id), include_categories=["plants"], avoid_categories=["plants"])
+    assert second.status_code == 400
+    newer = Upload.objects.get()
+    assert newer.id != kept.id, "the new photo replaced the kept one"
+    assert not default_storage.exists(kept.image.name)
+
+
 def test_conflicting_preferences_are_a_form_error(web):
     response = _post_new(web, include_categories=["plants"], avoid_categories=["plants"])
     assert response.status_code == 400
