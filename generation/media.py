@@ -76,13 +76,18 @@ def serve_public_image(key: str, *, size: str | None = None):
     if not key or not default_storage.exists(key):
         raise Http404("No such image.")
     if size == "preview":
-        stem = key[: key.rfind(".")] if "." in key.rsplit("/", 1)[-1] else key
-        key = preview_key(key, cache_key=f"{stem}.preview{PREVIEW_LONG_SIDE}.jpg")
+        key = preview_key(key, cache_key=public_preview_key(key))
     if not hasattr(default_storage, "path"):
         return HttpResponseRedirect(default_storage.url(key))
     response = FileResponse(default_storage.open(key, "rb"))
     response["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+def public_preview_key(key: str) -> str:
+    """Where the preview-size copy of an admin picture is kept (deleted with the picture)."""
+    stem = key[: key.rfind(".")] if "." in key.rsplit("/", 1)[-1] else key
+    return f"{stem}.preview{PREVIEW_LONG_SIDE}.jpg"
 
 
 def preview_key(key: str, *, cache_key: str) -> str:

@@ -21,7 +21,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from generation import dispatch
+from generation import dispatch, media
 from generation.handlers import handler_for
 from generation.images import ImageRejected, normalise_photo
 from generation.models import DeletedUsage, GenerationJob, LoraStatus, Showcase, Style, Upload
@@ -380,6 +380,7 @@ def showcase_pictures_from_job(*, showcase: Showcase, job: GenerationJob) -> Non
 def showcase_delete(*, showcase: Showcase) -> None:
     """Delete a showcase and its pictures (copies of its own, never a job's files)."""
     names = [name for name in (showcase.before_image.name, showcase.after_image.name) if name]
+    names += [media.public_preview_key(name) for name in names]
     showcase.delete()
     transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
 

@@ -198,3 +198,10 @@ def test_an_empty_password_does_not_reset_the_count_between_guesses(client, user
     locked = _web_login(client, "mina", PASSWORD, ATTACKER)
     assert locked.status_code == 200, "the right password from the guesser's address is refused now"
     assert "Too many failed attempts" in locked.content.decode()
+
+
+def test_a_customer_trying_the_admin_with_the_right_password_is_not_counted_as_guessing(client, user):
+    for _ in range(6):
+        page = client.post("/admin/login/", {"username": "mina", "password": PASSWORD}, REMOTE_ADDR=HOME)
+        assert page.status_code == 200, "not staff: the admin refuses"
+    assert _web_login(client, "mina", PASSWORD, HOME).status_code == 302, "the site login still works"

@@ -368,8 +368,12 @@ def test_the_result_says_what_was_asked_for_in_both_languages(stack, driver):
     summary = driver.find_element(by.ID, "summary").text
     assert summary.split("\n")[:2] == ["스타일", "게이머 네온"]
     assert "색감\n따뜻한 톤" in summary
-    checked = "#job, #summary, .actions, .slider-label, h1, h2"
+    checked = "#job, #summary, .actions, .slider-label, h1, h2, .item-label, .item-placement"
     assert _english_words(driver, checked) == []
+    pins = driver.find_elements(by.CSS_SELECTOR, "#compare .pin")
+    assert pins, "the planner's items are pinned"
+    assert _english_words(driver, "#compare .pin") == [], "the pins' labels are Korean too"
+    assert all(not (pin.get_attribute("aria-label") or "").isascii() for pin in pins)
     restyle = driver.find_elements(by.CSS_SELECTOR, ".restyle option")
     assert [option.text for option in restyle] == ["따뜻한 원목", "미니멀 화이트", "게이머 네온"]
     _shoot(driver, "makeover-result-ko")

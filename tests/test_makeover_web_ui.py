@@ -411,6 +411,20 @@ def test_the_home_showcase_uses_the_slider_with_preview_sized_pictures(client, d
     assert _image(client.get(before)).size == (2400, 1600)
 
 
+def test_deleting_a_showcase_deletes_its_preview_copies(client, db, django_capture_on_commit_callbacks):
+    from generation.media import public_preview_key
+
+    showcase = _showcase()
+    before = reverse("generation:showcase_image", args=[showcase.pk, "before"])
+    assert client.get(before + "?size=preview").status_code == 200
+    copy = public_preview_key(showcase.before_image.name)
+    assert default_storage.exists(copy)
+    with django_capture_on_commit_callbacks(execute=True):
+        job_services.showcase_delete(showcase=showcase)
+    assert not default_storage.exists(copy)
+    assert not default_storage.exists(showcase.before_image.name)
+
+
 def test_styles_without_a_preview_get_placeholders_of_their_own_colours(client, db):
     makeover_styles_load_demo()
     styles = list(Style.objects.filter(slug__in=["cozy-wood", "minimal-white", "gamer-neon"]).order_by("slug"))

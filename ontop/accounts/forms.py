@@ -52,7 +52,8 @@ class LockoutMixin:
         try:
             cleaned = super().clean()
         except forms.ValidationError as exc:
-            if username and exc.code == "invalid_login":
+            # A right password refused for another reason (the admin's "not staff") is no guess.
+            if username and exc.code == "invalid_login" and getattr(self, "user_cache", None) is None:
                 login_failed(username=username, address=address)
             raise
         # Only a real success clears the count: an empty password leaves the form invalid without
