@@ -578,6 +578,24 @@ def _job_sweep(*, job: GenerationJob, now: datetime, counts: dict[str, int]) -> 
         dispatch.gpu_job_cancel(job_id=str(job.id), attempt=job.attempts)
 
 
+# A photo stored with a form that had a mistake in it is kept for the person to fix the form; one
+# that no job (or studio photo) ever used is deleted after this long.
+UNUSED_UPLOAD_HOURS = 24
+
+
+def unused_uploads_sweep(*, now: datetime | None = None) -> int:
+    """Delete uploads nothing ever used (an abandoned form), with their files."""
+    now = now or timezone.now()
+    unused = Upload.objects.filter(
+        created_at__lt=now - timedelta(hours=UNUSED_UPLOAD_HOURS), jobs__isnull=True, studio_photo__isnull=True
+    )
+    removed = 0
+    for upload in unused[:500]:
+        upload_delete(upload=upload)
+        removed += 1
+    return removed
+
+
 def orphaned_files_sweep(*, now: datetime | None = None) -> int:
     """Delete stored files that no row points to any more (e.g. a crash between save and commit)."""
     from django.core.files.storage import default_storage

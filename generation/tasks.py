@@ -20,4 +20,8 @@ def gpu_job_started(job_id: str) -> bool:
 
 def sweep() -> dict:
     """Periodic: fail jobs whose worker died or that are stuck past their deadline; drop orphaned files."""
-    return {"jobs": services.jobs_sweep(), "orphaned_files": services.orphaned_files_sweep()}
+    return {
+        "jobs": services.jobs_sweep(),
+        "unused_uploads": services.unused_uploads_sweep(),
+        "orphaned_files": services.orphaned_files_sweep(),
+    }

@@ -179,7 +179,7 @@ def test_an_unknown_field_is_400(api, user):
             415,
             "unsupported_format",
             "Please upload a JPEG, PNG, WebP or HEIC photo.",
-            "JPEG, PNG, WebP 또는 HEIC 사진을 올려 주세요.",
+            "JPEG, PNG, WebP, HEIC 사진을 올려 주세요.",
         ),
     ],
 )

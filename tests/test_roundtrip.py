@@ -1,11 +1,13 @@
 """Upload → job → real GPU worker process → Django-side finalize → result image, end to end."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 
 from generation import dispatch, services
@@ -152,4 +154,11 @@ def test_an_upside_down_budget_is_a_form_error(logged_in_client, user, redis_cle
     assert response.status_code == 400
     assert "upper budget" in response.content.decode()
     assert not GenerationJob.objects.exists()
+    # The photo is kept for the person to fix the form (issue 12), and swept once nothing used it.
+    kept = Upload.objects.get()
+    assert f'name="upload" value="{kept.id}"' in response.content.decode()
+    assert services.unused_uploads_sweep() == 0, "fresh: the person may still fix the form"
+    later = timezone.now() + timedelta(hours=services.UNUSED_UPLOAD_HOURS, minutes=1)
+    assert services.unused_uploads_sweep(now=later) == 1
     assert not Upload.objects.exists()
+    assert not default_storage.exists(kept.image.name)
