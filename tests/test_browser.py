@@ -124,7 +124,11 @@ def test_a_person_makes_over_their_desk(browser, tmp_path):
         cards = browser.find_elements(By.CSS_SELECTOR, ".card.item")
         assert len(cards) >= 3
         assert 1 <= len(pins) <= len(cards)
-        assert browser.find_elements(By.LINK_TEXT, "Buy"), "item cards link to offers"
+        buy = browser.find_elements(By.CSS_SELECTOR, ".card.item a.buy")
+        assert buy, "item cards link to offers"
+        assert all("/shop/go/" in link.get_attribute("href") for link in buy)
+        # The demo catalogue's offers are Naver searches, and their buttons say so.
+        assert {link.text for link in buy} == {"Search on 네이버쇼핑"}
         assert "Succeeded" in find(By.ID, "job-status").text
         _shoot(browser, "result")
 
