@@ -5,37 +5,15 @@ and Korean, and a lockout message. Screenshots at phone and laptop widths go to 
 from __future__ import annotations
 
 import re
-import shutil
 import time
 
 import pytest
 from django.core import mail
 from django.core.cache import cache
 
-from tests.conftest import BASE_DIR
+from tests.test_browser import _shoot, browser  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-SCREENSHOTS = BASE_DIR / "var" / "screenshots"
-WIDTHS = {"phone": (390, 844), "laptop": (1280, 900)}
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.fail("Chromium and chromedriver are needed: `make browser-deps` installs them.")
-    options = Options()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1280,900")
-    options.binary_location = chromium
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture(autouse=True)
@@ -44,17 +22,6 @@ def _fresh(settings):
     cache.clear()
     yield
     cache.clear()
-
-
-def _shoot(driver, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for label, (width, height) in WIDTHS.items():
-        driver.set_window_size(width, height)
-        time.sleep(0.2)
-        full = driver.execute_script("return document.body.scrollHeight")
-        driver.set_window_size(width, min(max(height, full + 120), 4000))
-        driver.save_screenshot(str(SCREENSHOTS / f"{name}-{label}.png"))
-    driver.set_window_size(*WIDTHS["laptop"])
 
 
 def _set_language(driver, base: str, code: str) -> None:
@@ -81,7 +48,21 @@ def _log_in(driver, base: str, username: str, password: str) -> None:
     driver.get(base + "/accounts/login/")
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "form.panel button[type=submit]").click()
+    button = driver.find_element(By.CSS_SELECTOR, "form.panel button[type=submit]")
+    button.click()
+    # The answer must arrive before the next page is asked for: a pending POST that a new navigation
+    # cuts off is a login attempt the server never counted.
+    _wait(lambda: _stale(button), "the login answer")
+
+
+def _stale(element) -> bool:
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    return False
 
 
 WORDS = {
@@ -103,7 +84,7 @@ WORDS = {
 
 
 @pytest.mark.parametrize("language", ["en", "ko"])
-def test_log_out_then_forget_and_reset_the_password(browser, live_server, user, language):
+def test_log_out_then_forget_and_reset_the_password(browser, live_server, user, language):  # noqa: F811 - fixture
     from selenium.webdriver.common.by import By
 
     words = WORDS[language]
@@ -143,7 +124,7 @@ def test_log_out_then_forget_and_reset_the_password(browser, live_server, user, 
     _wait(lambda: browser.current_url == base + "/", "the home page with the new password")
 
 
-def test_the_lockout_message_is_shown_on_the_form(browser, live_server, user):
+def test_the_lockout_message_is_shown_on_the_form(browser, live_server, user):  # noqa: F811 - pytest fixture
     from selenium.webdriver.common.by import By
 
     base = live_server.url

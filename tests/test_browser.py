@@ -22,8 +22,8 @@ SCREENSHOTS = BASE_DIR / "var" / "screenshots"
 WIDTHS = {"phone": (390, 844), "laptop": (1280, 900)}
 
 
-@pytest.fixture
-def browser():
+def chromium_driver():
+    """Debian's headless Chromium through Selenium, at laptop size (every browser test's browser)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -38,6 +38,12 @@ def browser():
     options.binary_location = chromium
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.implicitly_wait(0)
+    return driver
+
+
+@pytest.fixture
+def browser():
+    driver = chromium_driver()
     yield driver
     driver.quit()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from ontop.devstack import free_port
 from tests.conftest import BASE_DIR
 from tests.photos import make_desk_photo
 from tests.stack import Stack
-from tests.test_browser import _shoot, _wait_for
+from tests.test_browser import _shoot, _wait_for, chromium_driver
 
 pytestmark = pytest.mark.slow
 
@@ -77,20 +76,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def driver():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    if not chromium or not driver_path:
-        pytest.fail("Chromium and chromedriver are needed: `make browser-deps` installs them.")
-    options = Options()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1280,900")
-    options.binary_location = chromium
-    browser = webdriver.Chrome(service=Service(driver_path), options=options)
-    browser.implicitly_wait(0)
+    browser = chromium_driver()
     browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FETCH_HOOK})
     yield browser
     browser.quit()
