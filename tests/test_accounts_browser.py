@@ -49,20 +49,25 @@ def _log_in(driver, base: str, username: str, password: str) -> None:
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(password)
     button = driver.find_element(By.CSS_SELECTOR, "form.panel button[type=submit]")
+    driver.execute_script("window.__ontopBeforeSubmit = true;")
     button.click()
     # The answer must arrive before the next page is asked for: a pending POST that a new navigation
-    # cuts off is a login attempt the server never counted.
-    _wait(lambda: _stale(button), "the login answer")
+    # cuts off is a login attempt the server never counted. The marker lives on the old document
+    # only, so its absence on a fully loaded page means the answer page is there.
+    _wait(lambda: _answer_loaded(driver), "the login answer")
 
 
-def _stale(element) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+def _answer_loaded(driver) -> bool:
+    from selenium.common.exceptions import WebDriverException
 
     try:
-        element.is_enabled()
-    except StaleElementReferenceException:
-        return True
-    return False
+        return driver.execute_script(
+            "return document.readyState === 'complete' && !window.__ontopBeforeSubmit;"
+        )
+    except WebDriverException:
+        # Asked while the page was being replaced ("Node … does not belong to the document"):
+        # not there yet, ask again.
+        return False
 
 
 WORDS = {
