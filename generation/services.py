@@ -38,6 +38,7 @@ from gpu_worker.contract import (
 )
 from gpu_worker.contract import desk_makeover as desk_makeover_contract
 from gpu_worker.contract import lora_check as lora_check_contract
+from ontop.events import job_event_publish
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,29 @@ def upload_create(*, owner, file: File) -> Upload:
         upload.image.storage.delete(upload.image.name)
         raise
     return upload
+
+
+def upload_discard(*, upload: Upload) -> bool:
+    """A photo stored for a request that then made nothing (over quota, or the same submission won
+    by another request): its row and file go, unless a job or a studio photo took it meanwhile.
+    Returns whether it was deleted."""
+    key = upload.image.name
+    with transaction.atomic():
+        # FOR UPDATE conflicts with the key-share lock PostgreSQL takes for a job row being inserted
+        # with this upload: we wait for that insert's commit and then see the job below, instead of
+        # deleting the upload and, by CASCADE, the job made with it.
+        if not Upload.objects.select_for_update().filter(pk=upload.pk).exists():
+            return False
+        if GenerationJob.objects.filter(upload=upload).exists() or _studio_photo_uses(upload):
+            return False
+        deleted = Upload.objects.filter(pk=upload.pk).delete()[0]
+    if deleted and key:
+        default_storage.delete(key)
+    return bool(deleted)
+
+
+def _studio_photo_uses(upload: Upload) -> bool:
+    return Upload.objects.filter(pk=upload.pk, studio_photo__isnull=False).exists()
 
 
 class QuotaExceeded(Exception):
@@ -216,6 +240,7 @@ def job_cancel(*, job: GenerationJob) -> bool:
         finished_at=timezone.now(),
     )
     if updated:
+        job_event_publish(job_id=job.pk)
         # The attempt now, not the caller's copy: a resume may have started another one meanwhile.
         attempt = GenerationJob.objects.filter(pk=job.pk).values_list("attempts", flat=True).first() or job.attempts
         try:
@@ -404,12 +429,16 @@ def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
             error_message="",
             finished_at=timezone.now(),
         )
+        if updated:
+            job_event_publish(job_id=job_id)
         return bool(updated)
     assert result.error is not None
     if result.error.code == ErrorCode.CANCELLED:
         updated = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES).update(
             status=GenerationJob.Status.CANCELLED, error_code="cancelled", finished_at=timezone.now()
         )
+        if updated:
+            job_event_publish(job_id=job_id)
         return bool(updated)
     return job_fail(job_id=job_id, code=result.error.code, message=result.error.message, result=result)
 
@@ -482,6 +511,7 @@ def job_resume(*, job: GenerationJob) -> bool:
     )
     if not updated:
         return False
+    job_event_publish(job_id=job.pk)
     logger.warning("job %s lost its worker; starting attempt %d", job.id, attempt)
     try:
         # Should the lost attempt still be running after all (a stalled GPU), it stops at its next
@@ -521,11 +551,12 @@ def _job_on_success(*, job: GenerationJob, result: JobResult) -> JobResult:
 
 
 def job_mark_running(*, job_id: uuid.UUID) -> bool:
-    return bool(
-        GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.QUEUED).update(
-            status=GenerationJob.Status.RUNNING, started_at=timezone.now()
-        )
+    updated = GenerationJob.objects.filter(pk=job_id, status=GenerationJob.Status.QUEUED).update(
+        status=GenerationJob.Status.RUNNING, started_at=timezone.now()
     )
+    if updated:
+        job_event_publish(job_id=job_id)
+    return bool(updated)
 
 
 # A job nobody has picked up in this long is failed rather than left waiting forever.
@@ -549,6 +580,34 @@ def jobs_sweep(*, now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
+# How long past its workflow's timeout a job that still heartbeats may run before the sweep stops it.
+HUNG_JOB_GRACE = timedelta(minutes=2)
+
+
+def _running_past_its_limit(rq_job, *, kind: str, now: datetime) -> bool:
+    started = rq_job.started_at
+    if started is None:
+        return False
+    if timezone.is_naive(started):
+        started = started.replace(tzinfo=UTC)
+    return now - started > timedelta(seconds=dispatch.job_timeout_seconds(kind)) + HUNG_JOB_GRACE
+
+
+def gpu_worker_lost(*, worker_name: str) -> int:
+    """A supervisor saw the GPU worker process `worker_name` die: the jobs it was running are lost
+    now, without waiting for their heartbeat to go silent. Each one fails as worker_lost, or a
+    resumable one starts its next attempt (only if that attempt is still the job's current one).
+    Returns how many jobs changed."""
+    changed = 0
+    for job_id, attempt in dispatch.gpu_jobs_of_worker(worker_name):
+        job = GenerationJob.objects.filter(pk=job_id, status__in=_OPEN_STATUSES, attempts=attempt).first()
+        lost = "The GPU worker stopped while making your picture. Please try again."
+        if job is not None and job_lost(job=job, message=lost):
+            logger.warning("job %s lost its GPU worker %s", job.id, worker_name)
+            changed += 1
+    return changed
+
+
 def _job_sweep(*, job: GenerationJob, now: datetime, counts: dict[str, int]) -> None:
     """One open job: counts what was done to it in `counts`."""
     rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
@@ -569,8 +628,16 @@ def _job_sweep(*, job: GenerationJob, now: datetime, counts: dict[str, int]) -> 
         alive = dispatch.gpu_job_last_sign_of_life(rq_job)
         silent = alive is not None and now.timestamp() - alive > HEARTBEAT_TIMEOUT_SECONDS
         lost = "The GPU worker stopped while making your picture. Please try again."
-        if silent and job_lost(job=job, message=lost):
-            counts["worker_lost"] += 1
+        if silent:
+            if job_lost(job=job, message=lost):
+                counts["worker_lost"] += 1
+        elif _running_past_its_limit(rq_job, kind=job.kind, now=now):
+            # The heartbeat thread says "alive" even while the job's own thread is stuck in native
+            # code (a CUDA hang) that RQ's timeout (SIGALRM) cannot interrupt: the job's time limit,
+            # plus a grace, decides instead.
+            if job_fail(job_id=job.id, code="timeout", message="This took too long. Please try again."):
+                counts["timeout"] += 1
+            dispatch.gpu_job_cancel(job_id=str(job.id), attempt=job.attempts)
     elif age > max(QUEUE_DEADLINE, timedelta(seconds=3 * dispatch.job_timeout_seconds(job.kind))):
         # Long jobs (training) wait behind long jobs: their deadline grows with their timeout.
         if job_fail(job_id=job.id, code="timeout", message="Our servers were too busy. Please try again."):
@@ -586,14 +653,27 @@ UNUSED_UPLOAD_HOURS = 24
 def unused_uploads_sweep(*, now: datetime | None = None) -> int:
     """Delete uploads nothing ever used (an abandoned form), with their files."""
     now = now or timezone.now()
+    # Every row that can point to an upload: a job (its photo), a studio photo (a subject's photo,
+    # which checks and trainings read by key). A job's or subject's own lifecycle deletes its photo.
     unused = Upload.objects.filter(
         created_at__lt=now - timedelta(hours=UNUSED_UPLOAD_HOURS), jobs__isnull=True, studio_photo__isnull=True
     )
+    # Never a file an open job still reads (a training's photos are named in its spec, not by a key).
+    open_inputs = _open_job_input_keys()
     removed = 0
-    for upload in unused[:500]:
-        upload_delete(upload=upload)
-        removed += 1
+    for upload in unused.order_by("created_at")[:500]:
+        if upload.image.name in open_inputs:
+            continue
+        removed += upload_discard(upload=upload)
     return removed
+
+
+def _open_job_input_keys() -> set[str]:
+    keys: set[str] = set()
+    for spec in GenerationJob.objects.filter(status__in=_OPEN_STATUSES).values_list("spec", flat=True):
+        for value in ((spec or {}).get("inputs") or {}).values():
+            keys.update(value if isinstance(value, list) else [value])
+    return keys
 
 
 def orphaned_files_sweep(*, now: datetime | None = None) -> int:
@@ -645,6 +725,7 @@ def job_fail(*, job_id: uuid.UUID, code: str, message: str, result: JobResult | 
         finished_at=timezone.now(),
     )
     if updated:
+        job_event_publish(job_id=job_id)
         job = GenerationJob.objects.filter(pk=job_id).only("id", "owner_id").first()
         if job is not None:
             transaction.on_commit(lambda: _job_files_delete(job=job))

@@ -18,10 +18,20 @@ def gpu_job_started(job_id: str) -> bool:
     return services.job_mark_running(job_id=uuid.UUID(job_id))
 
 
+def gpu_worker_lost(worker_name: str) -> int:
+    """A GPU tier supervisor saw this worker process die (it enqueues this by name, JSON)."""
+    return services.gpu_worker_lost(worker_name=worker_name)
+
+
+def sweep_jobs() -> dict:
+    """Periodic, every few seconds: fail (or resume) jobs whose worker went silent; fail jobs stuck
+    past their deadline; finalize the ones whose finalize never ran."""
+    return services.jobs_sweep()
+
+
 def sweep() -> dict:
-    """Periodic: fail jobs whose worker died or that are stuck past their deadline; drop orphaned files."""
+    """Periodic: drop uploads nothing used and orphaned files (the jobs have a sweep of their own)."""
     return {
-        "jobs": services.jobs_sweep(),
         "unused_uploads": services.unused_uploads_sweep(),
         "orphaned_files": services.orphaned_files_sweep(),
     }

@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit when the queue is empty (tests, batch runs)")
     parser.add_argument("--no-warm-up", action="store_true", help="load models on first use instead of at start")
     parser.add_argument("--name-suffix", default="", help="appended to the worker's name (the supervisor sets it)")
+    parser.add_argument(
+        "--name", default="", help="the worker's RQ name (a supervisor chooses it, to report the worker if it dies)"
+    )
     parser.add_argument("--gpus", default=None, help="supervise one worker per GPU: 'all' or a list like 0,1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s gpu_worker %(name)s: %(message)s")
@@ -56,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     from rq import Queue
     from rq.serializers import JSONSerializer
 
-    from gpu_worker.recycling import RecyclingWorker
     from gpu_worker.registry import ModelSourceError
+    from gpu_worker.resilience import ResilientGpuWorker
 
     if not args.no_warm_up:
         try:
@@ -67,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     connection = Redis.from_url(config.redis_url)
     queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in listen]
-    name = f"{socket.gethostname()}-{os.getpid()}{'-' + args.name_suffix if args.name_suffix else ''}"
-    worker = RecyclingWorker(queues, connection=connection, serializer=JSONSerializer, name=name)
+    name = args.name or f"{socket.gethostname()}-{os.getpid()}{'-' + args.name_suffix if args.name_suffix else ''}"
+    # Survives Redis outages (waits and reconnects) and heartbeats while a job runs.
+    worker = ResilientGpuWorker(queues, connection=connection, serializer=JSONSerializer, name=name)
     worker.max_rss_bytes = config.max_rss_mb * 1024 * 1024
     logging.getLogger("gpu_worker").info(
         "serving %s from %s on %s with the %s preset (models: %s)",

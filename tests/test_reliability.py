@@ -19,13 +19,15 @@ from django.utils import timezone
 
 from generation import dispatch, services
 from generation.models import GenerationJob
-from gpu_worker.contract import HEARTBEAT_TIMEOUT_SECONDS
+from gpu_worker.contract import HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT_SECONDS
 from makeovers import services as makeover_services
 from ontop.devstack import EmbeddedRedis, free_port
+from ontop.periodic import PERIODIC_JOBS
 from tests.conftest import BASE_DIR, preview_job_create, run_django_worker_burst, run_gpu_worker_burst
 from tests.photos import make_desk_photo
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+SWEEP_INTERVAL_SECONDS = next(job.interval_seconds for job in PERIODIC_JOBS if job.name == "sweep-jobs")
 
 
 def _upload(user):
@@ -75,13 +77,20 @@ def test_a_killed_gpu_worker_fails_the_job_within_bounded_time_and_it_can_be_ret
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
+    killed = time.monotonic()
     run_django_worker_burst()  # the "running" notice
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.RUNNING
 
+    # No supervisor here (a machine that died entirely): the sweeper notices the silence. The
+    # worker stamped a heartbeat every HEARTBEAT_SECONDS until it died; once HEARTBEAT_TIMEOUT_SECONDS
+    # have passed without one, the sweep (every 10 s under `make run`) fails the job.
     assert services.jobs_sweep()["worker_lost"] == 0, "a job that just reported is still alive"
-    later = timezone.now() + timedelta(seconds=HEARTBEAT_TIMEOUT_SECONDS + 1)
-    assert services.jobs_sweep(now=later)["worker_lost"] == 1
+    _wait(lambda: services.jobs_sweep()["worker_lost"] == 1, 60, "the sweep to find the job lost")
+    silent = time.monotonic() - killed
+    assert HEARTBEAT_TIMEOUT_SECONDS - HEARTBEAT_SECONDS - 1 < silent < HEARTBEAT_TIMEOUT_SECONDS + 5, f"{silent:.1f}s"
+    assert silent + SWEEP_INTERVAL_SECONDS <= 30, "worker_lost within 30 s, whenever the sweep runs"
+    print(f"\n[measured] sweeper path: the job was found lost {silent:.1f}s after the SIGKILL (+ up to 10 s sweep)")
     job.refresh_from_db()
     assert (job.status, job.error_code) == (GenerationJob.Status.FAILED, "worker_lost")
     assert "stopped" in job.error_message
@@ -251,6 +260,28 @@ def test_sweeper_fails_jobs_stuck_in_the_queue_and_removes_orphaned_files(user, 
     assert default_storage.exists(kept), "a file a row points to is never removed"
 
 
+def test_a_job_that_heartbeats_but_runs_past_its_limit_is_stopped_by_the_sweep(user, redis_clean):
+    """A step stuck in native code keeps the heartbeat thread beating: the job's own time limit
+    (plus services.HUNG_JOB_GRACE) must still end it."""
+    from rq.job import JobStatus
+
+    job = _job(user)
+    rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
+    limit = timedelta(seconds=dispatch.job_timeout_seconds(job.kind)) + services.HUNG_JOB_GRACE
+    started = timezone.now() - limit - timedelta(seconds=30)
+    rq_job.started_at = started.replace(tzinfo=None)  # RQ keeps naive UTC
+    rq_job.last_heartbeat = timezone.now().replace(tzinfo=None)
+    rq_job.set_status(JobStatus.STARTED)
+    rq_job.save()
+
+    a_minute_ago = timezone.now() - timedelta(seconds=60)
+    assert services.jobs_sweep(now=a_minute_ago) == {"worker_lost": 0, "timeout": 0, "finalized": 0}, "in time"
+    counts = services.jobs_sweep()
+    assert counts == {"worker_lost": 0, "timeout": 1, "finalized": 0}
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (GenerationJob.Status.FAILED, "timeout")
+
+
 def test_the_gpu_worker_recycles_after_n_jobs_without_losing_one(user, redis_clean):
     jobs = [_preview_job(user) for _ in range(2)]
     first = run_gpu_worker_burst_env(ONTOP_GPU_MAX_JOBS="1")
@@ -283,3 +314,29 @@ def run_gpu_worker_burst_env(**env: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
+
+
+def test_a_frozen_redis_gives_service_busy_in_seconds_not_a_hung_page(client, user, tmp_path, settings):
+    """A Redis that stops answering (SIGSTOP: cut off by the network, swapped out) instead of
+    refusing connections must not hang every web thread: the shared pool's timeouts turn it into
+    the same quick degraded answers as a stopped Redis."""
+    from django.core.cache import caches
+
+    server = EmbeddedRedis(tmp_path / "redis", free_port())
+    server.start()
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+    client.force_login(user)
+    job = _job(user)
+    try:
+        os.kill(server.process.pid, signal.SIGSTOP)
+        caches["default"].close()
+        started = time.monotonic()
+        assert client.get(reverse("generation:job_status", args=[job.id])).json()["stage"] == "unknown"
+        assert client.get("/healthz/").status_code == 503
+        elapsed = time.monotonic() - started
+        # Two requests, each bounded by the pool's 5 s read timeout (ontop/redis_pool.py).
+        assert elapsed < 15, f"{elapsed:.1f}s"
+        print(f"\n[measured] frozen Redis: status poll and /healthz/ answered in {elapsed:.1f}s")
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()

@@ -53,10 +53,11 @@ PROGRESS_META_KEY = "ontop_progress"
 # The same prefix + an RQ job id stops one attempt only: the web tier sets it for an attempt it has
 # given up on (declared lost and replaced), in case that attempt is in fact still running.
 CANCEL_KEY_PREFIX = "ontop:cancel:"
-# A running job refreshes its progress at least this often; older than HEARTBEAT_TIMEOUT_SECONDS
-# means its worker died (the sweeper then fails the job).
-HEARTBEAT_SECONDS = 15
-HEARTBEAT_TIMEOUT_SECONDS = 120
+# A running job's worker stamps the RQ job's `last_heartbeat` this often (a thread, whatever the
+# job is doing); no sign of life for HEARTBEAT_TIMEOUT_SECONDS means its worker died, and the
+# sweeper (every 10 s) fails or resumes the job: within 30 s of the death.
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_TIMEOUT_SECONDS = 15
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

@@ -12,7 +12,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="one tick, then exit")
-        parser.add_argument("--every", type=float, default=15.0, help="seconds between ticks")
+        # Ticks are cheap (one SET NX per job) and the job sweep runs every 10 s: tick often.
+        parser.add_argument("--every", type=float, default=2.0, help="seconds between ticks")
 
     def handle(self, *args, once: bool, every: float, **options):
         running = True
