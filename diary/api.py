@@ -13,7 +13,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -27,6 +26,7 @@ from generation.api import JobStateOutput, QuotaOutput, job_state_output, quota_
 from generation.models import GenerationJob
 from gpu_worker.contract.picture_diary import KIND, MAX_TEXT_CHARS
 from ontop.api import ErrorOutput, InvalidOutput, StrictSerializer, StrictUUIDField, TooManyRequestsOutput
+from ontop.parsers import JSONParser
 
 TAGS = ["diary"]
 IMAGE_ROLES = ("result", "thumb")
@@ -329,6 +329,7 @@ class EntryListCreateApi(APIView):
         )
         paginator = EntryPagination()
         page = paginator.paginate_queryset(entries, request, view=self)
+        selectors.pictures_states_preload(page)
         return paginator.get_paginated_response([_entry_output(request, entry) for entry in page])
 
     @extend_schema(

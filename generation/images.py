@@ -90,6 +90,20 @@ def _trailing_bytes(raw: bytes, fmt: str) -> int:
     return 0
 
 
+# 16-bit greyscale PNGs open as one of these (values 0..65535). Converting them to 8 bits directly
+# clips every value above 255 to white: they are scaled instead.
+WIDE_GREY_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+WIDE_GREY_MAX = 65535
+
+
+def _wide_grey_to_8_bit(image: Image.Image) -> Image.Image:
+    """0..65535 → 0..255 by scaling (v / 257, rounded); a 32-bit value past 65535 ends up white."""
+    wide = image.convert("I") if image.mode != "I" else image
+    # Pillow applies a linear `point` on "I" images exactly (scale and offset, truncated): +0.5 rounds.
+    scaled = wide.point(lambda value: value * (255 / WIDE_GREY_MAX) + 0.5)
+    return scaled.convert("L")  # "I" → "L" clamps to 0..255, which a 16-bit value never leaves
+
+
 MAX_TRAILING_BYTES = 64  # some cameras pad a few bytes after the end marker
 
 
@@ -121,6 +135,8 @@ def normalise_photo(raw: bytes, *, max_bytes: int) -> NormalisedImage:
     except (OSError, SyntaxError, ValueError):
         raise ImageRejected("not_an_image", reason="damaged") from None
     image = ImageOps.exif_transpose(image)
+    if image.mode in WIDE_GREY_MODES:
+        image = _wide_grey_to_8_bit(image)
     if image.mode != "RGB":
         background = Image.new("RGB", image.size, (255, 255, 255))
         rgba = image.convert("RGBA")

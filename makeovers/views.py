@@ -45,11 +45,12 @@ def new(request):
             if valid:
                 form.add_error(None, quota_message(quota.limit))
                 return render(request, "makeovers/new.html", {"form": form, "quota": quota}, status=429)
+        stored = None  # a photo this request stored: it goes again if the request is refused or loses a race
         if photo:
             # Stored even when another field is wrong: the person fixes that without choosing the photo again.
             replaced = kept_upload
             try:
-                kept_upload = job_services.upload_create(owner=request.user, file=photo)
+                kept_upload = stored = job_services.upload_create(owner=request.user, file=photo)
             except ImageRejected as exc:
                 form.add_error("photo", exc.message)
                 status = 413 if exc.code == "too_large" else 400
@@ -68,7 +69,11 @@ def new(request):
             except job_services.QuotaExceeded:
                 form.add_error(None, quota_message(quota.limit))
                 status = 429
+                if stored is not None and job_services.upload_discard(upload=stored):
+                    kept_upload = None  # nothing is kept for a request that cannot make anything today
             else:
+                if stored is not None and job.upload_id != stored.pk:  # the same form, won by a request beside it
+                    job_services.upload_discard(upload=stored)
                 return redirect("makeovers:detail", job_id=job.id)
     context = {"form": form, "quota": quota, "kept_upload": kept_upload}
     return render(request, "makeovers/new.html", context, status=status)

@@ -11,6 +11,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ontop.parsers import JSONParser, JsonTooDeep  # noqa: F401 - re-exported for the API modules
+
 
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
@@ -93,6 +95,9 @@ def _first_message(detail) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RecursionError):
+        # A view that names DRF's own JSONParser: the decoder ran out of stack on a hostile body.
+        exc = JsonTooDeep()
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(not_found_message())
     response = drf_exception_handler(exc, context)
@@ -100,6 +105,8 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         body = {"code": "invalid", "message": _first_message(exc.detail), "fields": flat_fields(exc.detail)}
+    elif isinstance(exc, JsonTooDeep):
+        body = {"code": "parse_error", "message": str(exc.detail), "fields": {}}
     elif isinstance(exc, exceptions.ParseError):
         # A 400 like any other, in the request's language: the parser's own words (Python's JSON
         # error, in English) help no one, and clients read `fields` on every 400.

@@ -1,9 +1,11 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from ontop import health, views
 from ontop.accounts import api as accounts_api
+from ontop.events import views as events_views
 from shop import api as shop_api
 
 # One `api` namespace; each app brings its own endpoints.
@@ -15,6 +17,8 @@ api_patterns = [
     path("auth/tokens/<int:token_id>/", accounts_api.TokenDetailApi.as_view(), name="token_detail"),
     path("me/", accounts_api.MeApi.as_view(), name="me"),
     path("", include("generation.api_urls")),
+    # Served by the async server (ontop/asgi.py); this view documents it and answers under WSGI.
+    path("jobs/<uuid:job_id>/events/", events_views.JobEventsApi.as_view(), name="job_events"),
     path("", include("makeovers.api_urls")),
     path("", include("diary.api_urls")),
     path("", include("studio.api_urls")),
@@ -22,7 +26,13 @@ api_patterns = [
     path("shop/products/", shop_api.ProductListApi.as_view(), name="shop_products"),
     path("shop/products/<int:product_id>/", shop_api.ProductDetailApi.as_view(), name="shop_product"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI whose start script is its own request (?script), not inline, as the CSP requires
+    # (settings.CONTENT_SECURITY_POLICY); its stylesheet draws icons from data: URLs.
+    path(
+        "docs/",
+        csp_update({"img-src": ["data:"]})(SpectacularSwaggerSplitView.as_view(url_name="api:schema")),
+        name="docs",
+    ),
     # Last: anything else under /api/ (a malformed id, a typo) is the API's JSON 404, not a web page.
     re_path(r"^", views.api_not_found, name="not_found"),
 ]
@@ -42,4 +52,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "ontop.views.bad_request"
 handler500 = "ontop.views.server_error"

@@ -13,9 +13,10 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from generation import selectors as job_selectors
 from generation import services as job_services
 from generation.api import JobStateOutput, QuotaOutput, job_state_output, quota_output, quota_response
 from generation.images import ImageRejected
@@ -23,6 +24,7 @@ from generation.models import GenerationJob
 from gpu_worker.contract.one_photo_profile import BACKGROUNDS, KIND
 from gpu_worker.contract.tone import TONE_CHOICES, TONES
 from ontop.api import StrictUUIDField
+from ontop.parsers import JSONParser
 from studio import messages as words
 from studio import one_photo as service
 from studio.api import (
@@ -224,6 +226,7 @@ class OnePhotoProfileListCreateApi(StudioApiView):
     def get(self, request):
         paginator = StudioPagination()
         page = paginator.paginate_queryset(service.one_photo_profiles_of(owner=request.user), request, view=self)
+        job_selectors.job_states_preload(profile.job for profile in page)
         results = OnePhotoProfileOutput([profile_output(request, p) for p in page], many=True).data
         return paginator.get_paginated_response(results)
 

@@ -220,3 +220,63 @@ def test_fuzzed_api_requests_never_cause_a_5xx(api, endpoint, payload):
 def test_fuzzed_shop_queries_never_cause_a_5xx(client, query):
     response = client.get("/api/shop/products/", query)
     assert response.status_code < 500, (query, response.content[:300])
+
+
+# ---- 16-bit photos: scaled, never clipped -------------------------------------------------------
+
+JPEG_TOLERANCE = 2  # a flat grey survives JPEG within a level; a gradient's edges move a little more
+
+
+def _png_16_bit(width: int, height: int, colour_type: int, pixel) -> bytes:
+    """A real 16-bit PNG, written byte by byte (Pillow cannot write 16-bit RGB): colour type 0 grey,
+    2 RGB, 4 grey+alpha, 6 RGBA; `pixel(x, y)` gives the 16-bit samples."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour_type]
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    rows = b"".join(
+        b"\0" + b"".join(struct.pack(">" + "H" * channels, *pixel(x, y)) for x in range(width)) for y in range(height)
+    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def _stored_pixels(api, data: bytes) -> Image.Image:
+    response = _upload(api, data)
+    assert response.status_code == 201, response.content
+    stored = Image.open(default_storage.open(Upload.objects.get(pk=response.json()["id"]).image.name))
+    assert (stored.format, stored.mode) == ("JPEG", "RGB")
+    return stored
+
+
+@pytest.mark.parametrize(
+    ("colour_type", "samples", "expected"),
+    [
+        (0, (30000,), (117, 117, 117)),  # round(30000 / 257) = 117, not 255
+        (0, (0,), (0, 0, 0)),
+        (0, (65535,), (255, 255, 255)),
+        (0, (257 * 40,), (40, 40, 40)),
+        (4, (30000, 65535), (117, 117, 117)),
+        (2, (30000, 60000, 1000), (117, 233, 4)),
+        (6, (30000, 60000, 1000, 65535), (117, 233, 4)),
+    ],
+)
+def test_a_solid_16_bit_photo_keeps_its_values(api, colour_type, samples, expected):
+    stored = _stored_pixels(api, _png_16_bit(96, 80, colour_type, lambda x, y: samples))
+    for point in ((0, 0), (48, 40), (95, 79)):
+        actual = stored.getpixel(point)
+        assert all(abs(a - e) <= JPEG_TOLERANCE for a, e in zip(actual, expected, strict=True)), (point, actual)
+
+
+def test_a_16_bit_grey_gradient_stays_a_gradient(api):
+    width = 256
+    stored = _stored_pixels(api, _png_16_bit(width, 64, 0, lambda x, y: (x * 65535 // (width - 1),)))
+    for x in (0, 16, 64, 128, 192, 240, 255):
+        expected = round(x * 65535 // (width - 1) / 257)
+        red, green, blue = stored.getpixel((x, 32))
+        assert red == green == blue, "grey stays grey"
+        assert abs(red - expected) <= JPEG_TOLERANCE + 1, (x, red, expected)
+    row = [stored.getpixel((x, 32))[0] for x in range(0, width, 32)]
+    assert row == sorted(row), row
+    assert row[-1] - row[0] >= 220, row

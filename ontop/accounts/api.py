@@ -139,7 +139,10 @@ class SignUpApi(APIView):
         data = SignUpInput(data=request.data)
         data.is_valid(raise_exception=True)
         device_name = data.validated_data.pop("device_name", None)
-        user = user_create(**data.validated_data)
+        try:
+            user = user_create(**data.validated_data)
+        except DjangoValidationError as exc:  # lost a race for the username or email: the same 400
+            raise serializers.ValidationError(exc.message_dict) from None
         return _token_response(request, user, device_name, status.HTTP_201_CREATED)
 
 

@@ -1,9 +1,20 @@
 import hashlib
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
+
+USERNAME_TAKEN = _("This username is taken.")
+
+
+class CaseInsensitiveUserManager(UserManager):
+    """Logging in finds "Mina" when she types "mina": usernames are unique whatever their letter case
+    (the database's `user_username_ci_unique`), so at most one account matches."""
+
+    def get_by_natural_key(self, username):
+        return self.get(**{f"{self.model.USERNAME_FIELD}__iexact": username})
 
 
 class User(AbstractUser):
@@ -12,7 +23,18 @@ class User(AbstractUser):
     email = models.EmailField(_("email address"), unique=True)
     preferred_language = models.CharField(_("preferred language"), max_length=8, blank=True)
 
+    objects = CaseInsensitiveUserManager()
+
     REQUIRED_FIELDS = ["email"]
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        constraints = [
+            # "racer2" and "RACER2" are one name: two sign-ups racing for it make one account.
+            models.UniqueConstraint(
+                Lower("username"), name="user_username_ci_unique", violation_error_message=USERNAME_TAKEN
+            ),
+        ]
 
 
 class ApiToken(models.Model):

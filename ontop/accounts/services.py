@@ -11,12 +11,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.cache import cache
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from ontop.accounts.addresses import lockout_address
-from ontop.accounts.models import ApiToken
+from ontop.accounts.models import USERNAME_TAKEN, ApiToken
 
 User = get_user_model()
 logger = logging.getLogger(__name__)
@@ -27,15 +29,39 @@ DEVICE_NAME_MAX_LENGTH = ApiToken._meta.get_field("device_name").max_length
 TOKEN_LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+EMAIL_TAKEN = gettext_lazy("An account with this email already exists.")
+
+
 @transaction.atomic
 def user_create(*, username: str, email: str, password: str) -> User:
-    """Create an account. Callers validate uniqueness and password strength first (forms/serializers)."""
+    """Create an account. Callers validate uniqueness and password strength first (forms/serializers),
+    but two sign-ups racing for one username (in any letter case) or email both pass those checks:
+    the database's unique indexes decide, and the loser gets the ValidationError a form would show
+    (`{"username": [...]}` or `{"email": [...]}`), never an IntegrityError."""
     user = User(username=username, email=User.objects.normalize_email(email))
     validate_password(password, user)
     user.set_password(password)
-    user.full_clean(exclude=["password"])
-    user.save()
+    # Uniqueness is checked by the database itself (below), where a race cannot slip past it, and
+    # reported in one wording whichever request lost.
+    user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        field = _taken_field(exc)
+        if field is None:
+            raise
+        raise ValidationError({field: [USERNAME_TAKEN if field == "username" else EMAIL_TAKEN]}) from None
     return user
+
+
+def _taken_field(exc: IntegrityError) -> str | None:
+    """The field whose unique index refused the row ("username", "email"), from PostgreSQL's report."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or ""
+    for field in ("username", "email"):
+        if field in constraint:
+            return field
+    return None
 
 
 # ---- API tokens: one per signed-in client ---------------------------------------------------------
