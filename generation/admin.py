@@ -131,6 +131,10 @@ class StyleChangeListForm(forms.ModelForm):
 
 @admin.register(Style)
 class StyleAdmin(admin.ModelAdmin):
+    class Media:
+        # Our previews and tracebacks are styled by class: the Content-Security-Policy forbids style="".
+        css = {"all": ("css/admin.css",)}
+
     form = StyleAdminForm
     list_display = ("slug", "name_en", "name_ko", "scopes", "lora", "lora_weight", "is_active", "ordering")
     list_editable = ("is_active", "ordering")
@@ -233,8 +237,8 @@ def _pictures_html(links: list[tuple[str, str]]) -> str:
         return "-"
     figures = format_html_join(
         "",
-        '<figure style="display:inline-block;margin:0 1em 1em 0;vertical-align:top">'
-        '<a href="{0}"><img src="{0}?size=preview" alt="{1}" style="max-width:360px;max-height:360px"></a>'
+        '<figure class="ontop-figure">'
+        '<a href="{0}"><img src="{0}?size=preview" alt="{1}" class="ontop-preview"></a>'
         "<figcaption>{1}</figcaption></figure>",
         ((url, label) for url, label in links),
     )
@@ -244,6 +248,10 @@ def _pictures_html(links: list[tuple[str, str]]) -> str:
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Viewable, never edited or added by hand: a changed owner would hand one person's pictures to
     another, a changed status would lie about what the GPU did."""
+
+    class Media:
+        # Our previews and tracebacks are styled by class: the Content-Security-Policy forbids style="".
+        css = {"all": ("css/admin.css",)}
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -370,7 +378,7 @@ class GenerationJobAdmin(ReadOnlyAdmin):
         if payload is None:
             return "-"
         text = json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True)
-        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text)
+        return format_html('<pre class="ontop-pre">{}</pre>', text)
 
     @admin.display(description=_("pictures"))
     def pictures(self, job: GenerationJob) -> str:
@@ -396,7 +404,7 @@ class GenerationJobAdmin(ReadOnlyAdmin):
             return gettext("Redis cannot be reached: the worker's record cannot be read now.")
         detail = (latest.exc_string or "") if latest is not None else ""
         if detail:
-            return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', detail[-TRACEBACK_CHARS:])
+            return format_html('<pre class="ontop-pre">{}</pre>', detail[-TRACEBACK_CHARS:])
         if rq_job is None:
             return gettext("The worker's record has expired (RQ keeps it for a week); the error above is what is left.")
         return gettext("No traceback: the worker reported the error above itself.")
@@ -507,6 +515,10 @@ class ShowcaseAdminForm(forms.ModelForm):
 
 @admin.register(Showcase)
 class ShowcaseAdmin(admin.ModelAdmin):
+    class Media:
+        # Our previews and tracebacks are styled by class: the Content-Security-Policy forbids style="".
+        css = {"all": ("css/admin.css",)}
+
     form = ShowcaseAdminForm
     list_display = ("title_en", "title_ko", "thumbnails", "job", "is_active", "ordering")
     list_editable = ("is_active", "ordering")
@@ -545,7 +557,7 @@ class ShowcaseAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("pictures"))
     def thumbnails(self, showcase: Showcase) -> str:
-        return format_html_join(" ", '<img src="{}?size=preview" alt="{}" style="height:48px">', self._links(showcase))
+        return format_html_join(" ", '<img src="{}?size=preview" alt="{}" class="ontop-thumb">', self._links(showcase))
 
     def save_model(self, request, obj, form, change):
         job = form.cleaned_data.get("job")

@@ -114,7 +114,7 @@ def test_an_upload_cannot_be_added_or_edited_and_deleting_it_takes_its_files(adm
 def test_a_jobs_spec_and_result_are_readable_and_its_pictures_inline(admin_client, admin_user, redis_clean):
     job = _succeeded(_makeover(admin_user))
     html = admin_client.get(f"{JOBS}{job.pk}/change/").content.decode()
-    assert '<pre style="white-space:pre-wrap;margin:0">{\n  &quot;inputs&quot;: {\n' in html
+    assert '<pre class="ontop-pre">{\n  &quot;inputs&quot;: {\n' in html
     assert "\n  &quot;kind&quot;: &quot;desk_makeover&quot;,\n" in html
     assert "&quot;data&quot;: {\n    &quot;seed&quot;: 7\n  }," in html
     pictures = re.findall(r'<img src="([^"]+)"', html)

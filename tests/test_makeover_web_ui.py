@@ -440,13 +440,13 @@ def test_styles_without_a_preview_get_placeholders_of_their_own_colours(client, 
     assert style_swatch(styles[0]) == style_swatch(Style.objects.get(slug="cozy-wood")), "deterministic"
     page = client.get(reverse("home")).content.decode()
     for swatch in swatches:
-        assert f'<span class="style-preview swatch" aria-hidden="true" style="{swatch}"></span>' in page
+        assert f'<span class="style-preview swatch" aria-hidden="true" data-swatch="{swatch}"></span>' in page
 
 
 def test_the_new_page_uses_the_placeholders_too(web):
     page = web.get(reverse("makeovers:new")).content.decode()
     for style in Style.objects.all():
-        assert f'<span class="swatch" aria-hidden="true" style="{style_swatch(style)}"></span>' in page
+        assert f'<span class="swatch" aria-hidden="true" data-swatch="{style_swatch(style)}"></span>' in page
 
 
 # --- ImageRejected: codes and parameters, words when shown ------------------------------------------------

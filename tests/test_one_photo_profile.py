@@ -179,7 +179,7 @@ def test_the_form_has_one_photo_the_tones_the_backgrounds_consent_and_the_privac
     assert backgrounds == list(BACKGROUNDS)
     names = re.findall(r'class="swatch-name">([^<]+)<', page)
     assert names == ["White", "Light grey", "Sky blue", "Beige", "Charcoal"]
-    assert page.count('class="swatch-colour" style="background: #') == 5
+    assert page.count('class="swatch-colour" data-swatch="background: #') == 5
     assert 'name="consent"' in page
     assert "This is a photo of me, or I have the right to use it." in page
     assert (

@@ -22,7 +22,16 @@
     function spread() {
       const pins = allPins();
       const width = frame.clientWidth, height = frame.clientHeight;
-      if (!width || !height || !pins.length) return;
+      if (!width || !height) {
+        // Not laid out yet (pictures loading): each pin at its own point until there is room to spread.
+        // Set here, not in the markup: the Content-Security-Policy allows no style attributes.
+        pins.forEach((pin) => {
+          pin.style.left = Number(pin.dataset.x) + "%";
+          pin.style.top = Number(pin.dataset.y) + "%";
+        });
+        return;
+      }
+      if (!pins.length) return;
       const size = pins[0].offsetWidth || 28;
       const distance = size + GAP;
       const half = size / 2;
