@@ -80,6 +80,13 @@ def picture_of_the_day(entry: DiaryEntry) -> DiaryPicture | None:
     return next((p for p in pictures_of(entry) if p.job.status == GenerationJob.Status.SUCCEEDED), None)
 
 
+def pictures_states_preload(entries) -> None:
+    """The live states of the pictures a page of entries shows (each one's latest and picture of the
+    day), read at once: one Redis round trip for the page, not one per picture."""
+    shown = [picture_latest(entry) for entry in entries] + [picture_of_the_day(entry) for entry in entries]
+    job_selectors.job_states_preload(picture.job for picture in shown if picture is not None)
+
+
 def picture_outdated(*, entry: DiaryEntry, picture: DiaryPicture | None) -> bool:
     """True when the text or mood changed after this picture was painted (a repaint would differ)."""
     if picture is None:

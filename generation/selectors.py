@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import posixpath
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -130,46 +131,99 @@ class JobState:
 
 
 def job_state(*, job: GenerationJob) -> JobState:
-    """Database status, enriched with live progress from Redis while the job is open."""
+    """Database status, enriched with live progress from Redis while the job is open (or the state
+    `job_states_preload` read for the job's whole list)."""
+    return job_states(jobs=[job])[0]
+
+
+def job_states_preload(jobs: Iterable[GenerationJob]) -> None:
+    """Read the states of a list's jobs at once and keep each on its job, where `job_state` finds it:
+    the rows then cost one Redis round trip together, not one each. For a page about to be shown."""
+    jobs = list(jobs)
+    for job in jobs:
+        job._preloaded_state = None  # read afresh
+    unique = list({job.pk: job for job in jobs}.values())
+    states = dict(zip((job.pk for job in unique), job_states(jobs=unique), strict=True))
+    for job in jobs:
+        job._preloaded_state = states[job.pk]
+
+
+def job_states(*, jobs: Sequence[GenerationJob]) -> list[JobState]:
+    """Each job's state, in order (the state `job_states_preload` kept on a job, when it did). Finished
+    jobs are the database's alone; the open ones' live state comes from Redis in one round trip for
+    the whole list (a page of 20 costs what one job does), and each kind's typical duration is looked
+    up once."""
+    preloaded = {job.pk: job._preloaded_state for job in jobs if getattr(job, "_preloaded_state", None)}
+    live: dict[Any, dispatch.LiveRead] = {}
+    unknown = False
+    open_jobs = [
+        job
+        for job in jobs
+        if job.pk not in preloaded and not job.is_finished and handler_for(job.kind, strict=False).contract
+    ]
+    if open_jobs:
+        try:
+            reads = dispatch.gpu_jobs_read(
+                [(job.gpu_rq_job_id, handler_for(job.kind).contract.queue) for job in open_jobs]
+            )
+            live = {job.pk: read for job, read in zip(open_jobs, reads, strict=True)}
+        except RedisError:  # Redis away: the database's status, with "checking status…"
+            unknown = True
+    typical: dict[str, float | None] = {}
+    return [preloaded.get(job.pk) or _job_state(job, live.get(job.pk), typical, unknown=unknown) for job in jobs]
+
+
+def _job_state(
+    job: GenerationJob, read: dispatch.LiveRead | None, typical: dict[str, float | None], *, unknown: bool
+) -> JobState:
     stage, percent, step, total, position, eta = "", 0.0, 0, 0, None, None
     loss, has_preview = None, False
     status = job.status
+
+    def typical_seconds() -> float | None:
+        if job.kind not in typical:
+            typical[job.kind] = typical_job_seconds(job.kind)
+        return typical[job.kind]
+
     if job.is_finished:
         percent = 100.0 if job.status == GenerationJob.Status.SUCCEEDED else 0.0
         stage = "done" if job.status == GenerationJob.Status.SUCCEEDED else job.status
-    else:
+    elif unknown:
+        stage = "unknown"
+    elif read is not None and read.rq_job is not None:
+        rq_job = read.rq_job
         try:
-            rq_job = dispatch.gpu_job_fetch(job.gpu_rq_job_id)
-            if rq_job is not None:
-                rq_status = rq_job.get_status(refresh=False)  # just fetched
-                progress = dispatch.gpu_job_progress(rq_job)
-                if rq_status in ("finished", "failed"):
-                    # The GPU is done; the Django-side worker runs the product's handler and records it.
-                    stage = handler_for(job.kind, strict=False).finishing_stage
-                    status, percent = GenerationJob.Status.RUNNING, 99.0
-                elif progress is not None:
-                    status = GenerationJob.Status.RUNNING
-                    stage, percent, step, total = progress.stage, progress.percent, progress.step, progress.total_steps
-                    if total and step == 0:
-                        # Loading the models or the style: percent stands still, so extrapolating
-                        # would make the estimate climb. Say "starting" and go by recent jobs.
-                        stage = "starting"
-                        eta = _eta_from_history(job.kind, started_at=rq_job.started_at)
-                    elif progress.eta_seconds is not None:  # the worker's own (training knows its rate)
-                        eta = max(1, round(progress.eta_seconds))
-                    else:
-                        eta = _eta_seconds(rq_job.started_at, percent) or _eta_from_history(
-                            job.kind, started_at=rq_job.started_at
-                        )
-                    loss = None if progress.loss is None else round(progress.loss, 5)
-                    has_preview = bool(progress.preview_key)
-                elif rq_status == "started":  # picked up; no progress reported yet
-                    status, stage = GenerationJob.Status.RUNNING, "starting"
-                    eta = _eta_from_history(job.kind, started_at=rq_job.started_at)
-                elif rq_status in ("queued", "scheduled", "deferred"):
-                    position = _jobs_ahead(rq_job)
-                    stage = "queued"
-                    eta = _queued_eta(job.kind, rq_job, position)
+            rq_status = rq_job.get_status(refresh=False)  # just read
+            progress = dispatch.gpu_job_progress(rq_job)
+            if rq_status in ("finished", "failed"):
+                # The GPU is done; the Django-side worker runs the product's handler and records it.
+                stage = handler_for(job.kind, strict=False).finishing_stage
+                status, percent = GenerationJob.Status.RUNNING, 99.0
+            elif progress is not None:
+                status = GenerationJob.Status.RUNNING
+                stage, percent, step, total = progress.stage, progress.percent, progress.step, progress.total_steps
+                if total and step == 0:
+                    # Loading the models or the style: percent stands still, so extrapolating
+                    # would make the estimate climb. Say "starting" and go by recent jobs.
+                    stage = "starting"
+                    eta = _eta_from_history(typical_seconds(), started_at=rq_job.started_at)
+                elif progress.eta_seconds is not None:  # the worker's own (training knows its rate)
+                    eta = max(1, round(progress.eta_seconds))
+                else:
+                    eta = _eta_seconds(rq_job.started_at, percent) or _eta_from_history(
+                        typical_seconds(), started_at=rq_job.started_at
+                    )
+                loss = None if progress.loss is None else round(progress.loss, 5)
+                has_preview = bool(progress.preview_key)
+            elif rq_status == "started":  # picked up; no progress reported yet
+                status, stage = GenerationJob.Status.RUNNING, "starting"
+                eta = _eta_from_history(typical_seconds(), started_at=rq_job.started_at)
+            elif rq_status in ("queued", "scheduled", "deferred"):
+                # The queue-position convention, on the web and in the API: how many jobs are ahead
+                # of yours in its GPU queue (0: yours is next).
+                position = max(0, read.ahead) if read.ahead is not None else 0
+                stage = "queued"
+                eta = _queued_eta(typical_seconds(), position, workers=read.workers)
         except (RedisError, ContractError):  # Redis away, or progress from a worker of another version
             stage = "unknown"
     return JobState(
@@ -261,29 +315,19 @@ def _median_job_seconds(kind: str) -> float | None:
     return durations[middle] if len(durations) % 2 else (durations[middle - 1] + durations[middle]) / 2
 
 
-def _eta_from_history(kind: str, *, started_at) -> int | None:
-    typical = typical_job_seconds(kind)
+def _eta_from_history(typical: float | None, *, started_at) -> int | None:
     if typical is None:
         return None
     left = typical - (_elapsed(started_at) if started_at is not None else 0)
     return max(1, round(left)) if left > 0 else None
 
 
-def _jobs_ahead(rq_job) -> int:
-    """The queue-position convention, on the web and in the API: how many jobs are ahead of yours
-    in its GPU queue (0: yours is next)."""
-    position = rq_job.get_position()
-    return max(0, position) if position is not None else 0
-
-
-def _queued_eta(kind: str, rq_job, ahead: int) -> int | None:
+def _queued_eta(typical: float | None, ahead: int, *, workers: int) -> int | None:
     """Waiting time plus run time: the jobs ahead shared among the GPU workers serving the queue,
     each taking as long as recent jobs of this kind, then yours."""
-    typical = typical_job_seconds(kind)
     if typical is None:
         return None
-    workers = max(1, dispatch.queue_worker_count(rq_job.origin))
-    return max(1, round((ahead // workers + 1) * typical))
+    return max(1, round((ahead // max(1, workers) + 1) * typical))
 
 
 def job_output_key(*, job: GenerationJob, role: str) -> str | None:

@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,7 +32,7 @@ from gpu_worker.contract import ContractError
 from gpu_worker.contract.desk_makeover import KIND, DeskParams, DeskPreferences
 from makeovers import selectors, services
 from makeovers.views import quota_message
-from ontop.api import StrictSerializer, StrictUUIDField, error_response
+from ontop.api import JSONParser, StrictSerializer, StrictUUIDField, error_response
 from shop import selectors as shop_selectors
 from shop.api import RecommendationOutput
 
@@ -179,7 +179,8 @@ class MakeoverListCreateApi(APIView):
     )
     def get(self, request):
         paginator = MakeoverPagination()
-        page = paginator.paginate_queryset(selectors.makeovers_of(owner=request.user), request, view=self)
+        page = paginator.paginate_queryset(selectors.makeovers_listed(owner=request.user), request, view=self)
+        job_selectors.job_states_preload(page)
         body = MakeoverOutput(
             [_makeover_output(request, job) for job in page], many=True, context={"request": request}
         ).data
@@ -206,17 +207,20 @@ class MakeoverListCreateApi(APIView):
         values = data.validated_data
         style = style_or_400(values.get("style"), kind=KIND)
         resent = values.get("submission_id") and (
-            job_selectors.jobs_of(owner=request.user).filter(submission_id=values["submission_id"]).exists()
+            job_selectors.jobs_of(owner=request.user, kind=KIND).filter(submission_id=values["submission_id"]).first()
         )
-        if not resent and job_services.quota_of(owner=request.user, kind=KIND).remaining <= 0:
+        if resent:  # the same submission again (a retry): its job back, and nothing new stored
+            return _respond(request, resent, 201)
+        if job_services.quota_of(owner=request.user, kind=KIND).remaining <= 0:
             # Checked before the photo is stored, so a request over quota leaves nothing behind (the
-            # definitive check is in the service, under a lock; a resent submission gets its job back).
+            # definitive check is in the service, under a lock).
             return _quota_exceeded(request)
+        stored = None  # a photo this request stored: it goes again if the request makes nothing
         if values.get("upload_id"):
             upload = get_object_or_404(Upload, pk=values["upload_id"], owner=request.user)
         else:
             try:
-                upload = job_services.upload_create(owner=request.user, file=values["photo"])
+                upload = stored = job_services.upload_create(owner=request.user, file=values["photo"])
             except ImageRejected as exc:
                 return rejected_response(exc)
         preferences = values.get("preferences") or {}
@@ -235,7 +239,15 @@ class MakeoverListCreateApi(APIView):
                 submission_id=values.get("submission_id"),
             )
         except job_services.QuotaExceeded:
+            if stored is not None:
+                job_services.upload_discard(upload=stored)
             return _quota_exceeded(request)
+        except Exception:
+            if stored is not None:
+                job_services.upload_discard(upload=stored)
+            raise
+        if stored is not None and job.upload_id != stored.pk:  # the same submission won by a request beside it
+            job_services.upload_discard(upload=stored)
         return _respond(request, job, 201)
 
 

@@ -7,10 +7,16 @@ from django.db.models import QuerySet
 from generation import selectors as job_selectors
 from generation.models import GenerationJob
 from gpu_worker.contract.desk_makeover import KIND, DeskResult
+from shop import selectors as shop_selectors
 
 
 def makeovers_of(*, owner) -> QuerySet[GenerationJob]:
     return job_selectors.jobs_of(owner=owner, kind=KIND)
+
+
+def makeovers_listed(*, owner) -> QuerySet[GenerationJob]:
+    """For a list: each page's recommended items come in two queries, however many rows it has."""
+    return makeovers_of(owner=owner).prefetch_related(shop_selectors.recommendations_prefetch())
 
 
 def makeover_get(*, owner, job_id) -> GenerationJob:

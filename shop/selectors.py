@@ -181,17 +181,26 @@ def product_makeovers(*, product: Product, owner) -> list:
     return list(jobs_of(owner=owner, kind=DESK_MAKEOVER).filter(pk__in=recommended_in).order_by("-created_at")[:12])
 
 
-def job_recommendations(*, job) -> list[Recommendation]:
-    return list(
-        Recommendation.objects.filter(job=job)
-        .select_related("category")
-        .prefetch_related(
-            Prefetch(
-                "recommendationoffer_set",
-                queryset=RecommendationOffer.objects.filter(offer__is_hidden=False, offer__product__is_hidden=False)
-                .select_related("offer__product__category")
-                .order_by("rank"),
-                to_attr="visible_offers",
-            )
+def _recommendations() -> QuerySet[Recommendation]:
+    return Recommendation.objects.select_related("category").prefetch_related(
+        Prefetch(
+            "recommendationoffer_set",
+            queryset=RecommendationOffer.objects.filter(offer__is_hidden=False, offer__product__is_hidden=False)
+            .select_related("offer__product__category")
+            .order_by("rank"),
+            to_attr="visible_offers",
         )
     )
+
+
+def recommendations_prefetch() -> Prefetch:
+    """For a list of makeovers: every row's recommendations (and their offers) in two queries, whatever
+    the number of rows; job_recommendations then reads them from the job."""
+    return Prefetch("recommendations", queryset=_recommendations(), to_attr="prefetched_recommendations")
+
+
+def job_recommendations(*, job) -> list[Recommendation]:
+    prefetched = getattr(job, "prefetched_recommendations", None)
+    if prefetched is not None:
+        return prefetched
+    return list(_recommendations().filter(job=job))

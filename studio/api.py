@@ -21,7 +21,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -40,6 +40,7 @@ from ontop.api import (
     TooManyRequestsOutput,
     error_response,
 )
+from ontop.parsers import JSONParser
 from studio import messages as words
 from studio import selectors, services
 from studio.models import (
@@ -357,7 +358,7 @@ def _model_output(request, model: PersonalModel) -> dict:
 def _training_output(request, training: Training) -> dict:
     job = training.job
     state = asdict(job_selectors.job_state(job=job))
-    model = PersonalModel.objects.filter(training=training).values_list("id", flat=True).first()
+    model = selectors.training_model_id(training)
     result = selectors.training_result(training)
     return {
         "id": job.id,
@@ -443,6 +444,7 @@ class SubjectListCreateApi(StudioApiView):
     def get(self, request):
         paginator = StudioPagination()
         page = paginator.paginate_queryset(selectors.subjects_of(owner=request.user), request, view=self)
+        selectors.subjects_states_preload(page)
         results = StudioSubjectOutput([_subject_output(request, subject) for subject in page], many=True).data
         return paginator.get_paginated_response(results)
 
@@ -1102,6 +1104,7 @@ class PackListApi(StudioApiView):
     def get(self, request):
         paginator = StudioPagination()
         page = paginator.paginate_queryset(selectors.packs_of(owner=request.user), request, view=self)
+        selectors.packs_states_preload(page)
         results = StudioPackOutput([_pack_output(request, pack) for pack in page], many=True).data
         return paginator.get_paginated_response(results)
 

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -135,9 +136,19 @@ def ai_notice() -> str:
 
 def one_photo_profiles_of(*, owner) -> QuerySet[OnePhotoProfile]:
     """Newest first; another person's profiles are never in it."""
+    # How many other profiles share each one's photo, counted in the same query (photo_shared_with).
+    same_photo = (
+        OnePhotoProfile.objects.filter(owner=OuterRef("owner"), job__upload_id=OuterRef("job__upload_id"))
+        .exclude(pk=OuterRef("pk"))
+        .order_by()
+        .values("owner")
+        .annotate(count=Count("pk"))
+        .values("count")[:1]
+    )
     return (
         OnePhotoProfile.objects.filter(owner=owner, job__owner=owner)
         .select_related("job", "job__upload")
+        .annotate(shared_with=Coalesce(Subquery(same_photo), 0))
         .order_by("-created_at", "-pk")
     )
 
@@ -157,11 +168,15 @@ def one_photo_image_key(profile: OnePhotoProfile) -> str | None:
 
 
 def photo_shared_with(profile: OnePhotoProfile) -> int:
-    """How many of the person's other profiles were made from the same photo."""
+    """How many of the person's other profiles were made from the same photo (counted by
+    `one_photo_profiles_of` for a list: no query per row)."""
     if profile.job.upload_id is None:
         return 0
+    annotated = getattr(profile, "shared_with", None)
+    if annotated is not None:
+        return annotated
     return (
-        OnePhotoProfile.objects.filter(owner=profile.owner, job__upload_id=profile.job.upload_id)
+        OnePhotoProfile.objects.filter(owner_id=profile.owner_id, job__upload_id=profile.job.upload_id)
         .exclude(pk=profile.pk)
         .count()
     )

@@ -38,7 +38,8 @@ class SubjectStatus:
 def subjects_of(*, owner) -> QuerySet[Subject]:
     """Newest first, with photos, trainings and models fetched at once."""
     photos = SubjectPhoto.objects.select_related("upload", "photo_check__job").order_by("created_at", "id")
-    trainings = Training.objects.select_related("job").order_by("-created_at")
+    # "model": the training's model comes with it (a reverse one-to-one), not one query per training.
+    trainings = Training.objects.select_related("job", "model").order_by("-created_at")
     models = PersonalModel.objects.select_related("training__job").order_by("-created_at")
     return (
         Subject.objects.filter(owner=owner)
@@ -49,6 +50,19 @@ def subjects_of(*, owner) -> QuerySet[Subject]:
         )
         .order_by("-created_at")
     )
+
+
+def subjects_states_preload(subjects) -> None:
+    """The live states of a page of subjects' trainings, read at once (one Redis round trip)."""
+    job_selectors.job_states_preload(training.job for subject in subjects for training in subject.trainings.all())
+
+
+def training_model_id(training: Training):
+    """The id of the model the training made, or None (no query when it came from `subjects_of`)."""
+    try:
+        return training.model.id
+    except PersonalModel.DoesNotExist:
+        return None
 
 
 def subject_get(*, owner, subject_id) -> Subject:
@@ -347,8 +361,16 @@ class PackProgress:
 
 
 def pack_pictures(pack: Pack) -> list[PictureRow]:
-    """Each picture with its live state (uses the prefetch of `packs_of`)."""
-    return [PictureRow(portrait=p, state=job_selectors.job_state(job=p.job)) for p in pack.portraits.all()]
+    """Each picture with its live state (uses the prefetch of `packs_of`; the states are read at once,
+    or come from `packs_states_preload`)."""
+    portraits = list(pack.portraits.all())
+    states = job_selectors.job_states(jobs=[p.job for p in portraits])
+    return [PictureRow(portrait=p, state=state) for p, state in zip(portraits, states, strict=True)]
+
+
+def packs_states_preload(packs) -> None:
+    """The live states of a page of packs' pictures, read at once (one Redis round trip for the page)."""
+    job_selectors.job_states_preload(portrait.job for pack in packs for portrait in pack.portraits.all())
 
 
 def pack_progress(rows: list[PictureRow]) -> PackProgress:
