@@ -1,5 +1,8 @@
-// Live progress: polls the job's status JSON until the job is final, then reloads (the server renders
-// the result, the pins and items, or the reason). Every product's progress page uses it.
+// Live progress: follows the job's event stream (Server-Sent Events, pushed by the server) until the
+// job is final, then reloads (the server renders the result, the pins and items, or the reason).
+// A dropped stream reconnects by itself; where the stream cannot be had (an old browser, a refusal, a
+// proxy that buffers, a server without it) it polls the job's status JSON instead, as it always did. Both carry the same JSON. Every product's progress
+// page uses it.
 //
 // - Queued: "N ahead of you · about M min" (the page's labels; pages without them: "Position in line").
 // - Running: the time left, but never at step 0 ("Starting"): an estimate from nothing only climbs.
@@ -97,5 +100,43 @@
     show(state);
     setTimeout(poll, POLL_MS);
   }
-  poll();
+  // The stream first. EventSource reconnects by itself after a drop (a deploy, a restart, a flaky
+  // network): the server sends `retry:` and skips the state the page already has (Last-Event-ID).
+  // Polling takes over, with its own backoff and message, only when the stream is refused (readyState
+  // CLOSED: an answer that is no stream, e.g. 401, 404, 429 or 503) or keeps failing (3 errors in 30 s).
+  const STREAM_ERRORS = 3;
+  const STREAM_ERROR_WINDOW_MS = 30000;
+  function follow() {
+    const url = panel.dataset.eventsUrl;
+    if (!url || !window.EventSource) { poll(); return; }
+    const source = new EventSource(url);
+    let fellBack = false;
+    let errors = [];
+    function fallBack() {
+      source.close();
+      if (fellBack) return;
+      fellBack = true;
+      poll();
+    }
+    source.addEventListener("state", (event) => {
+      let state;
+      try { state = JSON.parse(event.data); } catch (error) { return; }
+      connection(false);
+      if (finalStatuses.includes(state.status)) {
+        source.close();
+        window.location.reload();
+        return;
+      }
+      show(state);
+    });
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) { fallBack(); return; }
+      const now = Date.now();
+      errors = errors.filter((at) => now - at < STREAM_ERROR_WINDOW_MS);
+      errors.push(now);
+      if (errors.length >= STREAM_ERRORS) { fallBack(); return; }
+      connection(true); // EventSource is reconnecting by itself
+    });
+  }
+  follow();
 })();
