@@ -8,7 +8,9 @@ SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL are set, and turns on ever
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -55,6 +57,13 @@ try:
     S3_BUCKET = env_str("S3_BUCKET", "")
     S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
     S3_REGION = env_str("S3_REGION", "")
+    # Content-Security-Policy (README "Production"): image hosts beyond our own, Naver's and the S3
+    # bucket's, e.g. a CDN for curated product pictures: "https://img.example.com,https://*.cdn.example".
+    CSP_EXTRA_IMG_SRC = env_list("ONTOP_CSP_IMG_SRC", [])
+    if bad_sources := [s for s in CSP_EXTRA_IMG_SRC if not re.fullmatch(r"https://(\*\.)?[a-z0-9.-]+(:\d+)?", s)]:
+        raise ConfigError(f"ONTOP_CSP_IMG_SRC takes https:// origins (https://cdn.example), not {bad_sources[0]!r}.")
+    # /api/docs/ and /api/schema/ for everyone, or for staff only (the production default: see README).
+    API_DOCS_PUBLIC = env_bool("ONTOP_API_DOCS_PUBLIC", DEBUG)
 
     DAILY_GENERATION_LIMIT = env_int("ONTOP_DAILY_GENERATION_LIMIT", 5, minimum=0, maximum=10_000)
     # The profile studio (studio/): how long an unused subject (its photos and models) is kept,
@@ -167,6 +176,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "django_rq",
     "ontop",
     "ontop.accounts",
@@ -179,6 +189,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so static files (our SVGs too) carry the policy as well.
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -188,6 +200,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ontop.middleware.ServiceBusyMiddleware",
+    # After CSPMiddleware, so it answers first: the one third-party page that needs an exception.
+    "ontop.middleware.RqDashboardScriptsMiddleware",
 ]
 
 ROOT_URLCONF = "ontop.urls"
@@ -214,9 +228,11 @@ TEMPLATES = [
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# One Redis connection pool per process (ontop/redis_pool.py): the cache, DRF's throttles, RQ
+# (USE_REDIS_CACHE below) and the progress reads all borrow from it.
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "ontop.redis_pool.SharedPoolRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "ontop",
     }
@@ -279,18 +295,64 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
+
+def _storage_image_sources() -> list[str]:
+    """Where a picture's signed S3 URL points (the picture views redirect there), or nothing."""
+    if not S3_BUCKET:
+        return []
+    if S3_ENDPOINT_URL:  # path-style (endpoint/bucket/key) or virtual-host (bucket.endpoint/key)
+        endpoint = urlsplit(S3_ENDPOINT_URL)
+        return [f"{endpoint.scheme}://{endpoint.netloc}", f"{endpoint.scheme}://*.{endpoint.netloc}"]
+    regional = [f"https://{S3_BUCKET}.s3.{S3_REGION}.amazonaws.com"] if S3_REGION else []
+    return [f"https://{S3_BUCKET}.s3.amazonaws.com", *regional]
+
+
+# Content-Security-Policy on every response (django-csp). Scripts and styles come only from our own
+# static files: no inline <script>, no on* handlers, no style attributes (static/js/site.js applies
+# the few computed styles through the CSSOM, which CSP allows). Pictures: ours, blob: for the
+# preview of a photo being chosen (new.js, one_photo.js), Naver's product pictures (the hosts
+# shop/naver/client.py accepts), the S3 bucket and ONTOP_CSP_IMG_SRC. /api/docs/ adds data: for
+# Swagger UI's icons (ontop/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": [
+            "'self'",
+            "blob:",
+            "https://*.pstatic.net",
+            "https://*.naver.net",
+            "https://*.naver.com",
+            *_storage_image_sources(),
+            *CSP_EXTRA_IMG_SRC,
+        ],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
 _JSON_SERIALIZER = "rq.serializers.JSONSerializer"
 RQ_QUEUES = {
     # Django-side jobs: finalize results, look up offers, sweep.
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300, "SERIALIZER": _JSON_SERIALIZER},
+    # USE_REDIS_CACHE: django_rq takes its client from the cache, so RQ shares the process's pool.
+    "default": {"USE_REDIS_CACHE": "default", "DEFAULT_TIMEOUT": 300, "SERIALIZER": _JSON_SERIALIZER},
+    # Served first by the same workers (`rqworker urgent default`): a dead GPU worker's report and
+    # the heartbeat sweep must not wait behind a slow sweep, an offer refresh or a queue of finalizes.
+    "urgent": {"USE_REDIS_CACHE": "default", "DEFAULT_TIMEOUT": 60, "SERIALIZER": _JSON_SERIALIZER},
     # Served only by gpu_worker processes (python -m gpu_worker); listed here so the dashboard
     # shows them. dispatch.py enqueues to whichever queue a workflow's contract names.
     **{
-        queue: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900, "SERIALIZER": _JSON_SERIALIZER}
+        queue: {"USE_REDIS_CACHE": "default", "DEFAULT_TIMEOUT": 900, "SERIALIZER": _JSON_SERIALIZER}
         for queue in sorted({contract.queue for contract in all_contracts().values()})
     },
 }
 RQ_SHOW_ADMIN_LINK = True
+# `manage.py rqworker`: survives Redis outages, and a killed scheduler blocks scheduled retries
+# for seconds, not ten minutes (ontop/rq_worker.py).
+RQ = {"WORKER_CLASS": "ontop.rq_worker.ResilientWorker"}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -301,7 +363,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "ontop.schema.OnTopAutoSchema",
     # JSON unless a view takes files (it then names MultiPartParser): one documented body per
     # endpoint, which generated clients handle (three identical ones broke openapi-python-client).
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # ontop.api.JSONParser: DRF's, with a depth bound (1,000 nested levels are a 400, not a 500).
+    "DEFAULT_PARSER_CLASSES": ["ontop.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "ontop.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
@@ -323,6 +386,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The desk-makeover API used by the OnTop mobile app.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Not public in production by default (README "Production"): staff only, by session or API token.
+    "SERVE_PERMISSIONS": [
+        "rest_framework.permissions.AllowAny" if API_DOCS_PUBLIC else "rest_framework.permissions.IsAdminUser"
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -61,9 +61,7 @@ def _answer_loaded(driver) -> bool:
     from selenium.common.exceptions import WebDriverException
 
     try:
-        return driver.execute_script(
-            "return document.readyState === 'complete' && !window.__ontopBeforeSubmit;"
-        )
+        return driver.execute_script("return document.readyState === 'complete' && !window.__ontopBeforeSubmit;")
     except WebDriverException:
         # Asked while the page was being replaced ("Node … does not belong to the document"):
         # not there yet, ask again.
