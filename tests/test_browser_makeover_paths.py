@@ -34,8 +34,11 @@ pytestmark = pytest.mark.slow
 
 # A page's status requests can be made to fail, or to answer a given state, from the test: what a
 # dropped connection or a job at a given moment looks like to the page (nothing else is changed).
+# The page's states are faked through the status JSON, so these pages follow it by polling (job.js's
+# fallback when a browser has no EventSource); the stream itself is driven in test_progress_events.py.
 FETCH_HOOK = """
 (() => {
+  window.EventSource = undefined;
   const real = window.fetch.bind(window);
   window.fetch = (input, init) => {
     const mode = sessionStorage.getItem("test-fetch") || "";
