@@ -131,9 +131,9 @@ def test_a_person_trains_a_model_of_their_dog(browser, tmp_path):  # noqa: F811 
                         if not shot:
                             _shoot(browser, "studio-training")
                             shot = True
-            except Exception:  # noqa: BLE001 - the page reloaded under us
+                return find(By.ID, "subject-status").get_attribute("class").endswith("ready")
+            except Exception:  # noqa: BLE001 - the page reloaded under us (between a find and its read too)
                 return False
-            return find(By.ID, "subject-status").get_attribute("class").endswith("ready")
 
         _wait_for(trained, timeout=420, what="the trained model")
         assert any(step.startswith("Training (step ") and step.endswith(" of 8)") for step in seen_steps), seen_steps
