@@ -5,7 +5,9 @@ adapter switch between two people. Variants side by side in one run (interleaved
     python -m gpu_worker.bench_portrait --preset full --size 1024 --steps 30 --repeat 3   # on a GPU
 
 `full` builds the real architectures (SDXL, the SDXL ControlNet, Grounding DINO, SAM 2, RRDBNet) with
-random weights: real speed and memory, nothing downloaded. The two "people" are personal models
+random weights, saves them once under `<model dir>/full` and loads them through the registry with the
+`real` preset, in the dtypes production uses (gpu_worker.bench.build_runtime): real speed and memory,
+nothing downloaded. The two "people" are personal models
 made by one pivotal-tuning step each on the same base (their LoRA has the recipe's rank and
 targets, so loading and switching cost what a real one costs).
 
@@ -187,10 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         if round_number:
             runs["pack"].append({"total": time.perf_counter() - started})
 
+    keys = {name: list(dict.fromkeys(k for s in samples for k in s)) for name, samples in runs.items()}
     medians = {
-        name: {key: statistics.median(s.get(key, 0.0) for s in samples) for key in samples[0]}
+        name: {key: statistics.median(s.get(key, 0.0) for s in samples) for key in keys[name]}
         for name, samples in runs.items()
     }
+    # The spread beside the medians: one noisy round shows up here, not as a wrong median.
+    lowest = {name: {key: min(s.get(key, 0.0) for s in got) for key in keys[name]} for name, got in runs.items()}
+    highest = {name: {key: max(s.get(key, 0.0) for s in got) for key in keys[name]} for name, got in runs.items()}
     switch = adapter_switch_ms(runtime, people, repeat=10)
     report = {
         "preset": args.preset,
@@ -201,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": args.repeat,
         "pack": args.pack,
         "medians": medians,
+        "min": lowest,
+        "max": highest,
         "pose_extra_seconds": medians["pose"]["paint"] - medians["no_pose"]["paint"],
         "adapter": switch,
         "peak_vram_gib": peak if device.type == "cuda" else None,

@@ -81,6 +81,40 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+# torch.compile modes for the UNet ("default" is torch's own default); max-autotune uses CUDA graphs.
+# torch.compile's modes: "reduce-overhead" is the default kernels with CUDA graphs; "max-autotune"
+# autotunes and uses CUDA graphs, "max-autotune-no-cudagraphs" autotunes without them.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# inductor generates kernels; aot_eager and eager only trace (tests and debugging on CPU).
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+
+
+@dataclass(frozen=True)
+class CompileSettings:
+    """How ONTOP_GPU_COMPILE_UNET compiles the UNet, and the LoRA slots it is compiled with.
+
+    A compiled UNet never loads, deletes or (de)activates adapters: style and personal LoRAs are
+    hot-swapped into two fixed slots of rank `lora_max_rank` (gpu_worker/loras.py), so a style
+    switch copies weights instead of recompiling. A LoRA of a higher rank cannot be swapped in.
+    """
+
+    mode: str = "max-autotune-no-cudagraphs"
+    backend: str = "inductor"
+    lora_max_rank: int = 64
+
+    @classmethod
+    def from_env(cls) -> CompileSettings:
+        rank = env_int("LORA_MAX_RANK", 64, minimum=1)
+        if rank > 256:
+            # The web tier refuses uploads above rank 256 (generation/lora_validation.py).
+            raise WorkerConfigError(f"ONTOP_GPU_LORA_MAX_RANK must be at most 256; got {rank}.")
+        return cls(
+            mode=_choice("COMPILE_MODE", "max-autotune-no-cudagraphs", COMPILE_MODES),
+            backend=_choice("COMPILE_BACKEND", "inductor", COMPILE_BACKENDS),
+            lora_max_rank=rank,
+        )
+
+
 @dataclass(frozen=True)
 class DiffusionSettings:
     """Knobs every diffusion workflow shares. Defaults depend on the preset: tiny models run on CPU."""
@@ -99,6 +133,20 @@ class DiffusionSettings:
     fast_guidance: float
     # At most this many style/personal LoRAs stay loaded per pipeline; the least recently used goes.
     max_adapters: int
+    # ONTOP_GPU_COMPILE_MODE / _COMPILE_BACKEND / _LORA_MAX_RANK: used when compile_unet is on.
+    compile: CompileSettings = field(default_factory=CompileSettings)
+    # Diffusion fast paths (docs/benchmarks.md), each switchable. On CUDA, a VAE that diffusers would
+    # upcast to fp32 for every encode/decode (the stock SDXL one) runs in bf16 instead: bf16 has
+    # fp32's range, so it does not overflow. Off: diffusers' fp32 upcast.
+    vae_bf16: bool = True
+    # A TAESD-style AutoencoderTiny (local path): decodes previews, and the final picture in few-step mode.
+    tiny_vae: str | None = None
+    # Few-step mode: the fast LoRA is fused into the weights once at start-up (no LoRA branches in
+    # every forward). Off: it stays a loaded adapter.
+    fast_lora_fuse: bool = True
+    # Share of the denoising steps that use classifier-free guidance; the rest run at batch 1.
+    # 1.0 (or 0) = every step (off).
+    cfg_cutoff: float = 1.0
 
     def steps_and_guidance(self, style_steps: int | None, style_guidance: float | None) -> tuple[int, float]:
         """Few-step mode decides both (the distilled LoRA needs them); otherwise the style, then the default."""
@@ -125,7 +173,18 @@ class DiffusionSettings:
             fast_steps=env_int("FAST_STEPS", 6, minimum=1),
             fast_guidance=env_float("FAST_GUIDANCE", 1.0, 0.0, 30.0),
             max_adapters=env_int("MAX_ADAPTERS", 4, minimum=1),
+            compile=CompileSettings.from_env(),
+            vae_bf16=env_bool("VAE_BF16", True),
+            tiny_vae=_get("TINY_VAE"),
+            fast_lora_fuse=env_bool("FAST_LORA_FUSE", True),
+            cfg_cutoff=env_float("CFG_CUTOFF", 1.0, 0.0, 1.0),
         )
+
+    def __post_init__(self) -> None:
+        if self.tiny_vae and not self.fast_lora:
+            # It decodes few-step results only (a full-step result deserves the full decoder):
+            # loaded without few-step mode it would take memory and never run.
+            raise WorkerConfigError("ONTOP_GPU_TINY_VAE decodes few-step results only: set ONTOP_GPU_FAST_LORA too.")
 
 
 @dataclass(frozen=True)
@@ -160,6 +219,11 @@ class WorkerConfig:
     model_dir: Path
     device: str
     dtype: str
+    # ONTOP_GPU_PERCEPTION_DTYPE: the detector's and segmenter's dtype; auto = bfloat16 on CUDA
+    # (fp32's range, so no overflow in models trained in fp32), float32 on CPU.
+    perception_dtype: str = "auto"
+    # ONTOP_GPU_S3_REGION: the bucket's region (the web tier's S3_REGION); unset: boto3's default.
+    s3_region: str | None = None
     # The workflows this worker serves (ONTOP_GPU_WORKFLOWS); empty = every registered workflow.
     workflows: tuple[str, ...] = ()
     # The queues it listens on (ONTOP_GPU_QUEUES); empty = the queues of the workflows it serves.
@@ -202,10 +266,12 @@ class WorkerConfig:
             media_root=Path(media_root) if media_root else None,
             s3_bucket=s3_bucket,
             s3_endpoint_url=_get("S3_ENDPOINT_URL"),
+            s3_region=_get("S3_REGION"),
             model_preset=preset,
             model_dir=Path(_get("MODEL_DIR", "var/models") or "var/models").resolve(),
             device=_choice("DEVICE", "auto", DEVICES),
             dtype=_choice("DTYPE", "auto", DTYPES),
+            perception_dtype=_choice("PERCEPTION_DTYPE", "auto", DTYPES),
             workflows=_names("WORKFLOWS"),
             queues=_names("QUEUES"),
             max_jobs=env_int("MAX_JOBS", 0),

@@ -21,6 +21,7 @@ import fcntl
 import logging
 import shutil
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 
 import torch
 
-from gpu_worker.config import WorkerConfig
+from gpu_worker.config import DiffusionSettings, WorkerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +137,16 @@ class ModelRegistry:
         return f"real:{self.config.model_sources[self._source_role(role)]}"
 
     def warm_up(self, roles: tuple[str, ...]) -> None:
+        """Loads the roles; with a compiled UNet, also paints once per UNet (`_warm_up_paint`), so
+        that compiling happens here and not in the first person's job."""
         for role in roles:
             self.get(role)
+        if self.config.diffusion.compile_unet:
+            warmed: set[int] = set()
+            for role in roles:
+                if role in _WARM_UP_ROLES and id(self.get(role).unet) not in warmed:
+                    warmed.add(id(self.get(role).unet))
+                    _warm_up_paint(self, role)
 
     def identifiers(self, roles: tuple[str, ...] | None = None) -> dict[str, str]:
         """What produced a result: recorded in every JobResult."""
@@ -217,7 +226,15 @@ def _prepare(registry: ModelRegistry, pipeline):
     pipeline.set_progress_bar_config(disable=True)
     settings = registry.config.diffusion
     pipeline = pipeline.to(registry.device)
-    return prepare_pipeline(pipeline, compile_unet=settings.compile_unet, channels_last=settings.channels_last)
+    # Before compile: fusing the fast LoRA changes the weights the compiled UNet is traced with.
+    fast_paths_apply(pipeline, settings, device=registry.device, dtype=registry.dtype)
+    return prepare_pipeline(
+        pipeline,
+        compile_unet=settings.compile_unet,
+        channels_last=settings.channels_last,
+        compile_settings=settings.compile,
+        fast_lora=settings.fast_lora or "",
+    )
 
 
 def _same_weights(registry: ModelRegistry, source: Path, roles: tuple[str, ...]):
@@ -287,23 +304,31 @@ def _load_trainer(registry: ModelRegistry, source: Path):
 def _load_detector(registry: ModelRegistry, source: Path) -> Detector:
     from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
+    from gpu_worker.runtime import perception_dtype
+
     processor = AutoProcessor.from_pretrained(source, local_files_only=True)
     model = GroundingDinoForObjectDetection.from_pretrained(source, local_files_only=True, use_safetensors=True)
-    return Detector(processor=processor, model=model.to(device=registry.device).eval())
+    # ONTOP_GPU_PERCEPTION_DTYPE; the stage casts its inputs to the model's dtype (stages/detect.py).
+    dtype = perception_dtype(registry.config.perception_dtype, registry.device)
+    return Detector(processor=processor, model=model.to(device=registry.device, dtype=dtype).eval())
 
 
 def _load_segmenter(registry: ModelRegistry, source: Path):
     from transformers import Sam2Model
 
+    from gpu_worker.runtime import perception_dtype
+
     model = Sam2Model.from_pretrained(source, local_files_only=True, use_safetensors=True)
-    return model.to(device=registry.device).eval()
+    dtype = perception_dtype(registry.config.perception_dtype, registry.device)
+    return model.to(device=registry.device, dtype=dtype).eval()
 
 
 def _load_upscaler(registry: ModelRegistry, source: Path):
     from gpu_worker.rrdbnet import RRDBNet
 
     path = source / "model.safetensors" if source.is_dir() else source
-    return RRDBNet.from_file(path).to(device=registry.device)
+    # In the worker's dtype (half precision on CUDA): stages/upscale.py runs it in the model's dtype.
+    return RRDBNet.from_file(path).to(device=registry.device, dtype=registry.dtype)
 
 
 def _load_pose_control(registry: ModelRegistry, source: Path):
@@ -396,3 +421,153 @@ def model_role(name: str) -> ModelRole:
         return MODEL_ROLES[name]
     except KeyError:
         raise KeyError(f"unknown model role {name!r}") from None
+
+
+# ---- diffusion fast paths (docs/benchmarks.md) ---------------------------------------------
+
+
+@dataclass
+class DiffusionPaths:
+    """The fast paths an SDXL pipeline was loaded with; the stages read them (`diffusion_paths`).
+
+    Kept per UNet, like the pipeline lock: pipelines that share one (from_pipe) share its paths.
+    """
+
+    few_step: bool = False  # a distilled fast LoRA is on: strength 1.0, "trailing" timesteps
+    fast_lora_fused: bool = False  # ... and fused into the weights (not a loaded adapter)
+    cfg_cutoff: float = 1.0  # share of the steps with classifier-free guidance (1.0: all)
+    tiny_decoder: Any = None  # an AutoencoderTiny, or None
+    vae: Any = None  # the VAE the stages encode and decode with (a bf16 copy); None: the pipeline's
+
+
+_paths: weakref.WeakKeyDictionary[Any, DiffusionPaths] = weakref.WeakKeyDictionary()
+
+
+def _unet_of(pipeline) -> Any:
+    unet = getattr(pipeline, "unet", pipeline)
+    return getattr(unet, "_orig_mod", unet)  # through torch.compile's wrapper
+
+
+def diffusion_paths(pipeline) -> DiffusionPaths:
+    """The pipeline's fast paths; defaults (none) for a pipeline not prepared by the registry."""
+    return _paths.get(_unet_of(pipeline)) or DiffusionPaths()
+
+
+def fast_lora_fused(pipeline) -> bool:
+    """True when the fast LoRA is already fused into this pipeline's weights: LoraManager must then
+    neither load it as an adapter nor activate it (it would apply twice)."""
+    return diffusion_paths(pipeline).fast_lora_fused
+
+
+def vae_bf16_copy(vae):
+    """A bf16 copy of a VAE that diffusers would upcast to fp32 (fp16 weights, `force_upcast`), or None.
+
+    diffusers upcasts the stock SDXL VAE for each encode and decode, and casts it back (six casts
+    per inpaint job), because it overflows in fp16. bf16 has fp32's exponent range, so it does not
+    overflow, and runs at half-precision speed. A copy (84 M parameters, 168 MB), not the
+    pipeline's own VAE converted: diffusers takes a pipeline's dtype from its first component, the
+    VAE, so a bf16 VAE would make `from_pipe(..., dtype=pipeline.dtype)` cast the whole UNet to
+    bf16; and stages that call the pipeline's own decode keep working as loaded.
+    """
+    if vae.dtype != torch.float16 or not vae.config.force_upcast:
+        return None
+    import copy
+
+    fast = copy.deepcopy(vae).to(dtype=torch.bfloat16)
+    fast.register_to_config(force_upcast=False)
+    return fast
+
+
+def tiny_vae_load(path: str | Path, *, device: torch.device, dtype: torch.dtype):
+    """ONTOP_GPU_TINY_VAE: a TAESD-style AutoencoderTiny from a local directory (never downloaded)."""
+    from diffusers import AutoencoderTiny
+
+    source = resolve_local_source(str(path))
+    return AutoencoderTiny.from_pretrained(source, local_files_only=True, use_safetensors=True).to(
+        device=device, dtype=dtype
+    )
+
+
+def fast_lora_fuse(pipeline, path: str | Path) -> None:
+    """Fuse the distilled fast LoRA into the base weights, once, before any other adapter exists.
+
+    Loaded as an adapter it adds a LoRA branch to every adapted layer of every forward pass; fused,
+    it costs nothing per step. `unload_lora_weights` removes the LoRA layers and keeps the fused
+    weights (diffusers' documented recipe), so style LoRAs load on top of the fused model as usual.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ModelSourceError("ONTOP_GPU_FAST_LORA must be a .safetensors file.")
+    if pipeline.get_list_adapters():
+        # unload_lora_weights removes every adapter: only safe on a freshly loaded pipeline.
+        raise RuntimeError("the fast LoRA is fused before any other adapter is loaded")
+    pipeline.load_lora_weights(str(path), adapter_name="fast_fused")
+    pipeline.fuse_lora(adapter_names=["fast_fused"], lora_scale=1.0)
+    pipeline.unload_lora_weights()
+
+
+def trailing_timesteps(pipeline) -> None:
+    """The scheduler with "trailing" timestep spacing, as Lightning / Hyper-SD LoRAs are distilled for
+    (the first step starts at the last training timestep). Named samplers are built from this
+    config (stages/schedulers.py), so they keep it."""
+    scheduler = pipeline.scheduler
+    if scheduler.config.get("timestep_spacing") != "trailing":
+        pipeline.scheduler = type(scheduler).from_config(scheduler.config, timestep_spacing="trailing")
+
+
+def fast_paths_apply(pipeline, settings: DiffusionSettings, *, device: torch.device, dtype: torch.dtype):
+    """The configured fast paths on a freshly loaded SDXL pipeline (before compile)."""
+    paths = DiffusionPaths(cfg_cutoff=settings.cfg_cutoff if 0 < settings.cfg_cutoff < 1 else 1.0)
+    if settings.vae_bf16 and dtype == torch.float16:
+        paths.vae = vae_bf16_copy(pipeline.vae)
+        if paths.vae is not None:
+            logger.info("the VAE runs in bf16 (a copy), not upcast to fp32")
+    if settings.tiny_vae:
+        paths.tiny_decoder = tiny_vae_load(settings.tiny_vae, device=device, dtype=dtype)
+    if settings.fast_lora:
+        paths.few_step = True
+        trailing_timesteps(pipeline)
+        if settings.fast_lora_fuse:
+            fast_lora_fuse(pipeline, settings.fast_lora)
+            paths.fast_lora_fused = True
+            logger.info("fast LoRA %s fused into the weights", settings.fast_lora)
+    _paths[_unet_of(pipeline)] = paths
+    return pipeline
+
+
+# ---- warm-up (ModelRegistry.warm_up) ----------------------------------------------------------
+
+# The SDXL roles whose UNet is compiled (the trainer's never is).
+_WARM_UP_ROLES = ("inpaint", "txt2img")
+
+
+def _warm_up_paint(registry: ModelRegistry, role: str) -> None:
+    """A few steps through the job's own stage (inpaint or txt2img) at the work size, in landscape
+    then portrait: the UNet is compiled for the shapes jobs use (the second shape makes torch compile
+    its dynamic-shape graph now, not in a job), with CFG when jobs have it (a batch of 2) and without
+    it after a CFG cut-off. The LoRA slots are part of the traced graph already
+    (loras.hotswap_slots_prepare), empty or not, so no style is needed here."""
+    import time
+
+    from PIL import Image
+
+    from gpu_worker.stages.normalise import sdxl_bucket
+
+    pipeline = registry.get(role)
+    settings = registry.config.diffusion
+    _, guidance = settings.steps_and_guidance(None, None)
+    started = time.perf_counter()
+    with registry.pipeline_lock(pipeline):
+        for aspect in ((4, 3), (3, 4)):
+            width, height = sdxl_bucket(*aspect, target_pixels=settings.work_pixels)
+            common = {"prompt": "a desk", "negative_prompt": "", "steps": 3, "guidance": guidance, "seed": 0}
+            if role == "inpaint":
+                from gpu_worker.stages.inpaint import inpaint
+
+                photo, mask = Image.new("RGB", (width, height)), Image.new("L", (width, height), 255)
+                inpaint(pipeline, image=photo, mask=mask, strength=1.0, **common)
+            else:
+                from gpu_worker.stages.txt2img import txt2img
+
+                txt2img(pipeline, width=width, height=height, **common)
+    logger.info("warmed up %s (compiled UNet) in %.1f s", role, time.perf_counter() - started)

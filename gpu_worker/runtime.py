@@ -47,4 +47,32 @@ class Runtime:
 @cache
 def runtime() -> Runtime:
     config = WorkerConfig.from_env()
-    return Runtime(config=config, storage=storage_from_config(config), models=ModelRegistry(config))
+    state = Runtime(config=config, storage=storage_from_config(config), models=ModelRegistry(config))
+    enable_tf32(state.models.device)
+    return state
+
+
+def enable_tf32(device) -> bool:
+    """Let fp32 matmuls and convolutions use TF32 tensor cores on CUDA (whatever stays fp32: the
+    upcast VAE, a float32 perception model). Process-wide, so done once at worker start.
+
+    The legacy setters on purpose: they also set the new per-backend flags, while setting only the
+    new flags makes `torch.get_float32_matmul_precision()` raise, and inductor calls it.
+    """
+    import torch
+
+    if torch.device(device).type != "cuda":
+        return False
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.allow_tf32 = True
+    return True
+
+
+def perception_dtype(setting: str, device):
+    """ONTOP_GPU_PERCEPTION_DTYPE as a torch dtype: auto is bfloat16 on CUDA (fp32's range at half
+    the memory traffic) and float32 on CPU, where half-precision kernels are slow."""
+    import torch
+
+    if setting == "auto":
+        return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    return getattr(torch, setting)

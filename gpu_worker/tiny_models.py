@@ -284,3 +284,19 @@ def build_style_lora(inpaint_dir: Path, target_file: Path, *, seed: int, rank: i
         safe_serialization=True,
     )
     return target_file
+
+
+def build_tiny_vae(target: Path) -> None:
+    """A TAESD-style AutoencoderTiny matching the tiny SDXL VAE (4 latent channels, 2x down/up
+    sampling): the optional fast decoder (ONTOP_GPU_TINY_VAE) for tests and the tiny preset."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(TINY_SEED)
+    AutoencoderTiny(
+        encoder_block_out_channels=(16, 16),
+        decoder_block_out_channels=(16, 16),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+        latent_channels=4,
+        upsampling_scaling_factor=2,
+    ).save_pretrained(target, safe_serialization=True)

@@ -18,8 +18,7 @@ def phrase_scores(detector, image: Image.Image, labels: list[str]) -> tuple[torc
     processor, model = detector.processor, detector.model
     text = ". ".join(labels) + "."
     inputs = processor(images=image, text=text, return_tensors="pt")
-    device = next(model.parameters()).device
-    inputs = {k: v.to(device) for k, v in inputs.items()}
+    inputs = to_model(inputs, model)
     with torch.inference_mode():
         outputs = model(**inputs)
     spans = _phrase_spans(inputs["input_ids"][0].tolist(), processor.tokenizer)
@@ -33,6 +32,16 @@ def phrase_scores(detector, image: Image.Image, labels: list[str]) -> tuple[torc
     boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
     boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
     return scores, boxes
+
+
+def to_model(inputs, model) -> dict[str, torch.Tensor]:
+    """Move a processor's tensors to the model's device; floating ones (pixel values) also to its
+    dtype, which a half-precision model needs. Token ids and masks keep their integer types."""
+    parameter = next(model.parameters())
+    return {
+        key: value.to(parameter.device, parameter.dtype) if value.is_floating_point() else value.to(parameter.device)
+        for key, value in inputs.items()
+    }
 
 
 def clean_labels(labels) -> list[str]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from gpu_worker.images import decode_photo
+
 MULTIPLE = 64
 
 
@@ -40,10 +42,30 @@ def sdxl_bucket(width: int, height: int, target_pixels: int) -> tuple[int, int]:
     return best[1]
 
 
-def normalise(image: Image.Image, *, target_pixels: int) -> tuple[Image.Image, Framing]:
-    work_size = sdxl_bucket(image.width, image.height, target_pixels)
+def normalise(
+    image: Image.Image, *, target_pixels: int, original_size: tuple[int, int] | None = None
+) -> tuple[Image.Image, Framing]:
+    """The work image and its framing. `original_size`: the photo's full size when `image` was
+    decoded at a reduced scale; the bucket and the framing follow the photo, not the decode."""
+    size = original_size or image.size
+    work_size = sdxl_bucket(size[0], size[1], target_pixels)
     work = image.convert("RGB").resize(work_size, Image.Resampling.LANCZOS)
-    return work, Framing(original_size=image.size, work_size=work_size)
+    return work, Framing(original_size=size, work_size=work_size)
+
+
+def load_normalised(data: bytes, *, target_pixels: int, upscale: int) -> tuple[Image.Image, Framing]:
+    """Decode an upload (`decode_photo`) and normalise it, decoding a JPEG far larger than the job
+    needs at a reduced scale. The job needs the work size times the upscale factor: the result is
+    the upscaled work image, so decoding at least that keeps the resize to the work size a real
+    downscale (by the upscale factor or more) and the output exactly what a full decode gives
+    in size and framing."""
+
+    def needed(size: tuple[int, int]) -> tuple[int, int]:
+        width, height = sdxl_bucket(size[0], size[1], target_pixels)
+        return width * max(1, upscale), height * max(1, upscale)
+
+    photo = decode_photo(data, needed=needed)
+    return normalise(photo.image, target_pixels=target_pixels, original_size=photo.size)
 
 
 def to_original_framing(image: Image.Image, framing: Framing) -> Image.Image:

@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image, ImageFilter
-from torch.nn import functional as F
 
 from gpu_worker.workflows.desk_makeover.errors import NoFreeSpace
 
@@ -35,10 +33,37 @@ class InpaintMask:
 
 
 def _grow(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Dilate by a (2r+1)-square: the same pixels as a (2r+1)x(2r+1) max-pool, padded with False.
+
+    A square's max is separable (rows, then columns), and each 1-D max over a window is built by
+    doubling (windows of 1, 2, 4, ... pixels), so the cost is O(log r) array ORs per axis instead
+    of the (2r+1)^2 comparisons per pixel that made a 47x47 max-pool take seconds at 1 MP.
+    """
     if radius <= 0 or not mask.any():
         return mask.copy()
-    tensor = torch.from_numpy(mask.astype(np.float32))[None, None]
-    return F.max_pool2d(tensor, 2 * radius + 1, stride=1, padding=radius)[0, 0].numpy() > 0.5
+    return _grow_1d(_grow_1d(mask.astype(bool, copy=False), radius, axis=1), radius, axis=0)
+
+
+def _grow_1d(mask: np.ndarray, radius: int, *, axis: int) -> np.ndarray:
+    """out[i] = any(mask[i - r : i + r + 1]) along one axis, the window clipped at the edges."""
+    window = 2 * radius + 1
+    length = mask.shape[axis]
+    padding = [(0, 0)] * mask.ndim
+    padding[axis] = (radius, radius)
+    covered = np.pad(mask, padding)  # covered[j]: any of the `width` pixels from j (padded index)
+    width = 1
+    while 2 * width <= window:
+        count = covered.shape[axis] - width
+        covered = _span(covered, 0, count, axis) | _span(covered, width, count, axis)
+        width *= 2
+    # Two windows of `width` (a power of two >= half the window) cover the whole window exactly.
+    return _span(covered, 0, length, axis) | _span(covered, window - width, length, axis)
+
+
+def _span(array: np.ndarray, start: int, count: int, axis: int) -> np.ndarray:
+    index = [slice(None)] * array.ndim
+    index[axis] = slice(start, start + count)
+    return array[tuple(index)]
 
 
 def _shrink(mask: np.ndarray, radius: int) -> np.ndarray:

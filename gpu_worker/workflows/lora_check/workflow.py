@@ -17,7 +17,7 @@ import struct
 
 from gpu_worker.contract.lora_check import CONTRACT, LoraCheckParams, LoraCheckResult, LoraCheckStage
 from gpu_worker.errors import WorkflowError
-from gpu_worker.loras import adapter_name
+from gpu_worker.loras import LoraMisfit, adapter_name
 from gpu_worker.storage import StorageKeyError, StorageMissing
 from gpu_worker.workflow import WorkflowContext, workflow
 
@@ -46,6 +46,12 @@ def run(ctx: WorkflowContext, params: LoraCheckParams) -> LoraCheckResult:
         pipeline = ctx.models.get(role)
         with ctx.timed(role), ctx.models.exclusive(pipeline):
             try:
+                if ctx.adapters.swaps_into_slots(pipeline):
+                    # A compiled UNet: the swap itself checks every layer against the slot before
+                    # anything is copied, and refuses with the reason (LoraUnavailable).
+                    _swap_in(ctx, pipeline, params, role)
+                    checked.append(role)
+                    continue
                 _load(ctx, pipeline, params, role)
                 misfit = _misfit(role, layers, loaded_layers(pipeline, name))
                 if misfit:
@@ -71,6 +77,13 @@ def _load(ctx: WorkflowContext, pipeline, params: LoraCheckParams, role: str) ->
         # other shapes ("size mismatch for ...: copying a param with shape ...").
         detail = " ".join(str(exc).split())
         raise LoraDoesNotFit(_trim(f"The {role} pipeline cannot load it: {type(exc).__name__}: {detail}")) from None
+
+
+def _swap_in(ctx: WorkflowContext, pipeline, params: LoraCheckParams, role: str) -> None:
+    try:
+        ctx.adapters.activate(pipeline, params.lora)
+    except LoraMisfit as exc:
+        raise LoraDoesNotFit(_trim(f"The {role} pipeline cannot load it: {exc}")) from None
 
 
 def file_layers(data: bytes) -> list[str]:
