@@ -25,7 +25,14 @@ from generation import services as job_services
 from generation.api import JobStateOutput, QuotaOutput, job_state_output, quota_output, quota_response
 from generation.models import GenerationJob
 from gpu_worker.contract.picture_diary import KIND, MAX_TEXT_CHARS
-from ontop.api import ErrorOutput, InvalidOutput, StrictSerializer, StrictUUIDField, TooManyRequestsOutput
+from ontop.api import (
+    AnyAcceptMixin,
+    ErrorOutput,
+    InvalidOutput,
+    StrictSerializer,
+    StrictUUIDField,
+    TooManyRequestsOutput,
+)
 from ontop.parsers import JSONParser
 
 TAGS = ["diary"]
@@ -444,14 +451,6 @@ class EntryCancelApi(APIView):
             body = {"code": "nothing_to_cancel", "message": _("No picture of this entry is being painted.")}
             return Response(body, status=status.HTTP_409_CONFLICT)
         return _respond(request, entry.id)
-
-
-class AnyAcceptMixin:
-    """Files are not JSON: a client asking for image/* or application/pdf still gets its file, and
-    errors stay JSON (the first renderer) instead of a 406."""
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
 
 
 class PictureImageApi(AnyAcceptMixin, APIView):

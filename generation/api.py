@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from generation import media, selectors, services
 from generation.images import ImageRejected
 from generation.models import GenerationJob
-from ontop.api import StrictSerializer, error_response
+from ontop.api import ImageNegotiation, StrictSerializer, error_response
 
 
 def rejected_response(exc: ImageRejected) -> Response:
@@ -154,6 +154,8 @@ class UploadCreateApi(APIView):
 class JobImageApi(APIView):
     """An image of one of your jobs: input, thumb, result, mask, ... (`?download=1` to save it)."""
 
+    content_negotiation_class = ImageNegotiation
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -163,6 +165,13 @@ class JobImageApi(APIView):
                 description="preview: at most 1280 px on the long side (JPEG); omitted: the original file.",
             ),
             OpenApiParameter("download", str, enum=["1"], description="1: the original file, as an attachment."),
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["png"],
+                description="png: a result's lossless PNG (never resized; 404 for input and thumb, and for "
+                "results that have none).",
+            ),
         ],
         responses={(200, "image/*"): OpenApiTypes.BINARY, 404: OpenApiResponse()},
         tags=["jobs"],
@@ -174,4 +183,5 @@ class JobImageApi(APIView):
             role,
             download=request.query_params.get("download") == "1",
             size=media.requested_size(request.query_params.get("size")),
+            image_format=media.requested_format(request.query_params.get("format")),
         )

@@ -6,6 +6,10 @@ Sizes: by default a URL returns the stored file, as it always has (the API's cli
 `size="preview"` returns a copy at most PREVIEW_LONG_SIDE pixels on its long side, made once and
 kept in storage next to what it was made from (a job's under the job's own prefix, so it goes with
 the job); pages show that. A download is always the original file.
+
+Formats: a desk makeover's result is stored as a high-quality JPEG, with a lossless PNG copy beside it
+(the output role "<role>_png"). `image_format="png"` (`?format=png`) serves that copy; a job from
+before the copies existed has a PNG result itself, which is served instead.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ THUMB_SIZE = (480, 480)
 PREVIEW_LONG_SIDE = 1280
 PREVIEW_QUALITY = 90
 SIZES = ("preview",)
+FORMATS = ("png",)
+LOSSLESS_SUFFIX = "_png"  # the output role of a result's lossless copy: "result" → "result_png"
 
 
 def requested_size(value: str | None) -> str | None:
@@ -32,29 +38,60 @@ def requested_size(value: str | None) -> str | None:
     return value if value in SIZES else None
 
 
-def serve_job_image(job: GenerationJob, role: str, *, download: bool = False, size: str | None = None):
+def requested_format(value: str | None) -> str | None:
+    """The `format` query parameter, if it names a format we keep (anything else: the stored file)."""
+    return value if value in FORMATS else None
+
+
+def serve_job_image(
+    job: GenerationJob,
+    role: str,
+    *,
+    download: bool = False,
+    size: str | None = None,
+    image_format: str | None = None,
+):
     """The file behind a job's image role; the caller has already checked that the job is theirs.
 
-    Shared by the website (session) and the API (token) views. A download is the original file.
+    Shared by the website (session) and the API (token) views. A download is the original file;
+    `image_format="png"` asks for the lossless copy (never resized).
     """
-    if role == "thumb":
+    if image_format == "png" and role in ("thumb", "input"):
+        key = None  # a lossless copy exists of results only (the photo is what was uploaded)
+    elif role == "thumb":
         key = _thumbnail_key(job)
     elif role == "input":
         key = job.upload.image.name if job.upload else None
+    elif image_format == "png":
+        key = _lossless_key(job, role)
     else:
         key = selectors.job_output_key(job=job, role=role)
     if not key or not default_storage.exists(key):
         raise Http404("No such image.")
-    if size == "preview" and not download and role != "thumb":
+    if size == "preview" and not download and role != "thumb" and image_format is None:
         key = preview_key(key, cache_key=f"{job.output_prefix}preview-{role}.jpg")
-    if not hasattr(default_storage, "path"):  # object storage: a short-lived signed URL
-        return HttpResponseRedirect(default_storage.url(key))
-    name = f"ontop-{job.created_at:%Y%m%d}-{role}{key[key.rfind('.') :]}"
-    response = FileResponse(default_storage.open(key, "rb"), as_attachment=download, filename=name)
+    name = f"ontop-{job.created_at:%Y%m%d}-{role.removesuffix(LOSSLESS_SUFFIX)}{key[key.rfind('.') :]}"
     # Private kinds (a diary, someone's face): not even kept in the browser's cache once deleted.
     private = handler_for(job.kind, strict=False).payload_is_private
-    response["Cache-Control"] = "private, no-store" if private else "private, max-age=300"
+    cache_control = "private, no-store" if private else "private, max-age=300"
+    if _object_storage():  # a short-lived signed URL that answers with the same headers we would
+        parameters = {"ResponseCacheControl": cache_control}
+        if download:
+            parameters["ResponseContentDisposition"] = f'attachment; filename="{name}"'
+        return HttpResponseRedirect(default_storage.url(key, parameters=parameters))
+    response = FileResponse(default_storage.open(key, "rb"), as_attachment=download, filename=name)
+    response["Cache-Control"] = cache_control
     return response
+
+
+def _lossless_key(job: GenerationJob, role: str) -> str | None:
+    """The PNG of a role: its lossless copy, or the file itself when that is a PNG already (jobs
+    from before results were JPEG, and masks)."""
+    copy = selectors.job_output_key(job=job, role=f"{role}{LOSSLESS_SUFFIX}")
+    if copy:
+        return copy
+    key = selectors.job_output_key(job=job, role=role)
+    return key if key and key.lower().endswith(".png") else None
 
 
 def serve_upload_thumbnail(upload: Upload):
@@ -77,11 +114,20 @@ def serve_public_image(key: str, *, size: str | None = None):
         raise Http404("No such image.")
     if size == "preview":
         key = preview_key(key, cache_key=public_preview_key(key))
-    if not hasattr(default_storage, "path"):
+    if _object_storage():
         return HttpResponseRedirect(default_storage.url(key))
     response = FileResponse(default_storage.open(key, "rb"))
     response["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+def _object_storage() -> bool:
+    """S3 and the like. Every storage backend has path(); only a local one answers it."""
+    try:
+        default_storage.path("")
+    except NotImplementedError:
+        return True
+    return False
 
 
 def public_preview_key(key: str) -> str:
@@ -135,7 +181,9 @@ def _thumbnail_key(job: GenerationJob) -> str | None:
     if not source or not default_storage.exists(source):
         return None
     with default_storage.open(source, "rb") as handle:
-        image = ImageOps.contain(Image.open(handle).convert("RGB"), THUMB_SIZE)
+        image = Image.open(handle)
+        image.draft("RGB", THUMB_SIZE)  # a JPEG result is decoded at 1/2–1/8 scale: a fraction of the cost
+        image = ImageOps.contain(image.convert("RGB"), THUMB_SIZE)
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=85)
     default_storage.save(key, ContentFile(buffer.getvalue()))

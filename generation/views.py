@@ -57,7 +57,11 @@ def job_image(request, job_id, role):
     """Serve a job's image only to its owner (media is never public)."""
     job = selectors.job_get(owner=request.user, job_id=job_id)
     return media.serve_job_image(
-        job, role, download=request.GET.get("download") == "1", size=media.requested_size(request.GET.get("size"))
+        job,
+        role,
+        download=request.GET.get("download") == "1",
+        size=media.requested_size(request.GET.get("size")),
+        image_format=media.requested_format(request.GET.get("format")),
     )
 
 

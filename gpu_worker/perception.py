@@ -2,7 +2,7 @@
 skip straight to planning and painting. Stored in the shared storage, so any worker can reuse it.
 
 The key covers everything that changes the answer: the photo's bytes, the working size, the
-models and the thresholds.
+models and the thresholds. It lives under the photo's own prefix, deleted with the photo.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gpu_worker.contract import photo_cache_prefix
 from gpu_worker.stages.types import Detection
 from gpu_worker.storage import Storage, StorageMissing
 
@@ -26,11 +27,14 @@ class Perception:
     masks: list[np.ndarray]  # one bool mask per detection, working-image size
 
 
-def cache_key(*, image_bytes: bytes, work_size: tuple[int, int], models: dict[str, str], thresholds: dict) -> str:
+def cache_key(
+    *, input_key: str, image_bytes: bytes, work_size: tuple[int, int], models: dict[str, str], thresholds: dict
+) -> str:
+    """Under the photo's own prefix (`photo_cache_prefix`), which the web tier deletes with the photo."""
     digest = hashlib.sha256()
     digest.update(image_bytes)
     digest.update(json.dumps([CACHE_VERSION, list(work_size), models, thresholds], sort_keys=True).encode())
-    return f"cache/perception/{digest.hexdigest()}.npz"
+    return f"{photo_cache_prefix(input_key)}{digest.hexdigest()}.npz"
 
 
 def load(storage: Storage, key: str) -> Perception | None:

@@ -29,10 +29,10 @@ from generation.api import (
 from generation.images import ImageRejected
 from generation.models import GenerationJob, Upload
 from gpu_worker.contract import ContractError
-from gpu_worker.contract.desk_makeover import KIND, DeskParams, DeskPreferences
+from gpu_worker.contract.desk_makeover import KIND, RESULT_PNG_ROLE, DeskParams, DeskPreferences
 from makeovers import selectors, services
 from makeovers.views import quota_message
-from ontop.api import JSONParser, StrictSerializer, StrictUUIDField, error_response
+from ontop.api import ImageNegotiation, JSONParser, StrictSerializer, StrictUUIDField, error_response
 from shop import selectors as shop_selectors
 from shop.api import RecommendationOutput
 
@@ -309,20 +309,35 @@ class QuotaApi(APIView):
 class MakeoverImageApi(APIView):
     """An image of one of your makeovers: input, thumb, result or mask (`?download=1` to save it)."""
 
+    content_negotiation_class = ImageNegotiation
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
                 "role",
                 str,
                 OpenApiParameter.PATH,
-                enum=["input", "thumb", "result", "mask"],
-                description="input: your photo; thumb: a small copy; result and mask: once it succeeded.",
+                enum=["input", "thumb", "result", "mask", RESULT_PNG_ROLE],
+                description=(
+                    "input: your photo; thumb: a small copy; result and mask: once it succeeded. "
+                    f"{RESULT_PNG_ROLE}: the result as a lossless PNG (makeovers from before it existed have "
+                    "none: their result is a PNG already)."
+                ),
             ),
             OpenApiParameter(
                 "size",
                 str,
                 enum=["preview"],
                 description="preview: at most 1280 px on the long side (JPEG); omitted: the original file.",
+            ),
+            OpenApiParameter(
+                "format",
+                str,
+                enum=["png"],
+                description=(
+                    "png: the lossless PNG of the result (large; for saving, with download=1). "
+                    "Omitted: the stored file, a high-quality JPEG for makeovers made since PNG copies exist."
+                ),
             ),
             OpenApiParameter("download", str, enum=["1"], description="1: the original file, as an attachment."),
         ],
@@ -336,4 +351,5 @@ class MakeoverImageApi(APIView):
             role,
             download=request.query_params.get("download") == "1",
             size=media.requested_size(request.query_params.get("size")),
+            image_format=media.requested_format(request.query_params.get("format")),
         )

@@ -15,7 +15,7 @@ from generation import selectors as job_selectors
 from generation import services as job_services
 from generation.images import ImageRejected
 from generation.models import Upload
-from gpu_worker.contract.desk_makeover import KIND
+from gpu_worker.contract.desk_makeover import KIND, RESULT_PNG_ROLE
 from makeovers import selectors, services
 from makeovers.forms import NewMakeoverForm, PreferencesForm, RestyleForm
 from shop import selectors as shop_selectors
@@ -123,6 +123,8 @@ def detail(request, job_id):
         "quota": job_services.quota_of(owner=request.user, kind=KIND),
         "summary": makeover_summary(job),
         "photo_tip": PHOTO_TIPS.get(job.error_code) if job.status == "failed" else None,
+        # The lossless PNG is offered beside the JPEG download (jobs from before it have a PNG result).
+        "png_download": RESULT_PNG_ROLE in job_selectors.job_output_roles(job=job),
     }
     return render(request, "makeovers/detail.html", context)
 

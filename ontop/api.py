@@ -8,6 +8,7 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -129,3 +130,23 @@ def error_response(code: str, message: str, status_code: int, **extra) -> Respon
     if status_code == status.HTTP_400_BAD_REQUEST:
         body.setdefault("fields", {})
     return Response(body, status=status_code)
+
+
+class ImageNegotiation(DefaultContentNegotiation):
+    """For endpoints that answer a file: any `Accept` gets the file (a client asking for image/png
+    must not get a 406), errors stay JSON (the first renderer), and `?format=` is the view's own
+    parameter (the image's file format), not DRF's renderer override, which would answer 404 for a
+    format it has no renderer for."""
+
+    settings = type("Settings", (), {"URL_FORMAT_OVERRIDE": None})()
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class AnyAcceptMixin:
+    """Files are not JSON: a client asking for image/* or application/pdf still gets its file, and
+    errors stay JSON (the first renderer) instead of a 406."""
+
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)

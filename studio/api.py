@@ -33,6 +33,7 @@ from gpu_worker.contract.portrait import MAX_INSTRUCTION_CHARS, PACK_MAX, PACK_M
 from gpu_worker.contract.subject_photo_check import MAX_PHOTOS
 from gpu_worker.contract.subject_training import KIND as TRAINING_KIND
 from ontop.api import (
+    AnyAcceptMixin,
     ErrorOutput,
     InvalidOutput,
     StrictSerializer,
@@ -412,13 +413,6 @@ def _respond_subject(request, subject_id, status_code: int = status.HTTP_200_OK)
 
 def _error(code: str, message: str, status_code: int, **extra) -> Response:
     return error_response(code, message, status_code, **extra)
-
-
-class AnyAcceptMixin:
-    """Images are not JSON: a client asking for image/* still gets its file, and errors stay JSON."""
-
-    def perform_content_negotiation(self, request, force=False):
-        return super().perform_content_negotiation(request, force=True)
 
 
 class StudioPagination(PageNumberPagination):

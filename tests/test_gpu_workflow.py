@@ -66,8 +66,8 @@ def test_desk_makeover_end_to_end(logged_in_client, user, redis_clean):
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.SUCCEEDED, (job.error_code, job.error_message)
     result = job.result
-    assert {o["role"] for o in result["outputs"]} == {"result", "mask"}
-    final = result["outputs"][0] if result["outputs"][0]["role"] == "result" else result["outputs"][1]
+    assert [o["role"] for o in result["outputs"]] == ["result", "result_png", "mask"]
+    final = result["outputs"][0]
     assert abs(final["width"] / final["height"] - 404 / 303) < 0.01, "original framing, not a square"
     stored = Image.open(default_storage.open(final["key"]))
     assert stored.size == (final["width"], final["height"])

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from generation import dispatch, services
 from generation.models import GenerationJob
-from gpu_worker.contract import HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT_SECONDS
+from gpu_worker.contract import HEARTBEAT_SECONDS, HEARTBEAT_TIMEOUT_SECONDS, photo_cache_prefix
 from makeovers import services as makeover_services
 from ontop.devstack import EmbeddedRedis, free_port
 from ontop.periodic import PERIODIC_JOBS
@@ -258,6 +258,29 @@ def test_sweeper_fails_jobs_stuck_in_the_queue_and_removes_orphaned_files(user, 
     assert not default_storage.exists(orphan)
     assert default_storage.exists(fresh_orphan), "too new: it may belong to a row being written"
     assert default_storage.exists(kept), "a file a row points to is never removed"
+
+
+def test_what_the_gpu_derived_from_a_photo_goes_with_the_photo(user, redis_clean):
+    """The perception cache (detections and masks of someone's room) lives under the photo's own
+    prefix: deleting the last makeover of the photo deletes it; the sweep removes caches of photos
+    that are gone and of the flat layout from before, and keeps those of photos still stored."""
+    kept_job, deleted_job = _job(user), _job(user)
+    kept_cache = default_storage.save(f"{photo_cache_prefix(kept_job.upload.image.name)}a.npz", ContentFile(b"k"))
+    deleted_prefix = photo_cache_prefix(deleted_job.upload.image.name)
+    deleted_cache = default_storage.save(f"{deleted_prefix}b.npz", ContentFile(b"d"))
+    legacy = default_storage.save("cache/perception/0123abcd.npz", ContentFile(b"old"))
+    stray = default_storage.save(f"{photo_cache_prefix('uploads/999/gone.jpg')}c.npz", ContentFile(b"s"))
+
+    services.job_delete(job=deleted_job)
+    assert not default_storage.exists(deleted_cache)
+    assert not Path(default_storage.path(deleted_prefix)).exists(), "no empty folder named after the photo"
+
+    old = time.time() - 2 * 3600
+    for key in (kept_cache, legacy, stray):
+        os.utime(Path(default_storage.path(key)), (old, old))
+    services.orphaned_files_sweep()  # (its count includes other tests' leftovers in the media root)
+    assert (default_storage.exists(legacy), default_storage.exists(stray)) == (False, False)
+    assert default_storage.exists(kept_cache), "the photo is still stored: its cache stays"
 
 
 def test_a_job_that_heartbeats_but_runs_past_its_limit_is_stopped_by_the_sweep(user, redis_clean):

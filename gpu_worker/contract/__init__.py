@@ -11,6 +11,7 @@ they receive, and a payload that does not match raises `ContractError`.
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -87,6 +88,16 @@ def check_key(key: str, what: str = "storage key") -> str:
     if not key or path.is_absolute() or ".." in path.parts or "\\" in key or "\x00" in key:
         raise ContractError(f"{what} {key!r} must be a relative key inside the storage")
     return key
+
+
+PHOTO_CACHE_ROOT = "cache/perception"
+
+
+def photo_cache_prefix(input_key: str) -> str:
+    """Where the GPU tier keeps what it derived from one stored photo (its detections and masks,
+    reused by "try another style"). Keyed by the photo's storage key, so the web tier deletes it
+    with the photo: a mask of someone's room is as private as the photo."""
+    return f"{PHOTO_CACHE_ROOT}/{hashlib.sha256(check_key(input_key).encode()).hexdigest()}/"
 
 
 @dataclass(frozen=True)

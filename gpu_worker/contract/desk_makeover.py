@@ -10,6 +10,9 @@ from gpu_worker.contract import StyleSpec, WorkflowContract
 
 KIND = "desk_makeover"
 PHOTO_INPUT = "photo"  # the one named input: the normalised desk photo
+# Output roles: "result" (JPEG), "mask" (PNG) and the result's lossless copy, served only on an
+# explicit PNG download (jobs from before it have a PNG "result" and no such role).
+RESULT_PNG_ROLE = "result_png"
 
 
 class DeskStage(enum.StrEnum):
