@@ -18,6 +18,35 @@ run: $(STAMP)
 
 test: $(STAMP) browser-deps lint check-boundaries check-migrations pytest
 
+# Monitoring (deploy/monitoring/README.md): Prometheus, scraping `make run` on this machine with
+# deploy/monitoring/prometheus.yml. Debian packages Prometheus (installed once if missing); Grafana
+# is in no registry reachable here, so its command (docker compose, dashboard provisioned) is printed.
+.PHONY: monitor
+monitor:
+	@echo "[monitor] Grafana with the OnTop dashboard: docker compose -f deploy/monitoring/docker-compose.yml up grafana"
+	@echo "[monitor]   (or import deploy/monitoring/grafana/ontop.json into your Grafana; datasource uid ontop-prometheus)"
+	@if ! command -v prometheus >/dev/null; then \
+		if command -v apt-get >/dev/null && apt-cache show prometheus >/dev/null 2>&1; then \
+			echo "[monitor] Installing Prometheus (Debian package)..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+		else \
+			echo "[monitor] No Prometheus package here. Run both: docker compose -f deploy/monitoring/docker-compose.yml up"; \
+			exit 0; \
+		fi; \
+	fi
+	@# Debian's package also starts a system service on :9090 (all addresses) where systemd runs: ours replaces it.
+	@if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then \
+		echo "[monitor] Stopping the system prometheus.service (it listens on :9090 on every address)"; \
+		systemctl disable --now prometheus >/dev/null 2>&1 || true; \
+	fi
+	@if python3 -c "import socket, sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', 9090)) != 0)"; then \
+		echo "[monitor] Port 9090 is taken by another program: stop it, or run prometheus with another --web.listen-address."; \
+		exit 1; \
+	fi
+	@echo "[monitor] Prometheus on http://127.0.0.1:9090 (Ctrl-C stops it; data in var/prometheus-data)"
+	prometheus --config.file=deploy/monitoring/prometheus.yml --storage.tsdb.path=var/prometheus-data \
+		--web.listen-address=127.0.0.1:9090
+
 # manage.py against the embedded servers: `make run`'s when it is running, else started for the
 # command and stopped after it (data in var/). Example: make manage ARGS="shell"
 .PHONY: manage superuser

@@ -27,6 +27,7 @@ from generation.images import ImageRejected, normalise_photo
 from generation.models import DeletedUsage, GenerationJob, LoraStatus, Showcase, Style, Upload
 from gpu_worker.contract import (
     HEARTBEAT_TIMEOUT_SECONDS,
+    PHOTO_CACHE_ROOT,
     ContractError,
     ErrorCode,
     JobResult,
@@ -35,10 +36,12 @@ from gpu_worker.contract import (
     LoraSpec,
     StyleSpec,
     TaskRef,
+    photo_cache_prefix,
 )
 from gpu_worker.contract import desk_makeover as desk_makeover_contract
 from gpu_worker.contract import lora_check as lora_check_contract
 from ontop.events import job_event_publish
+from ontop.metrics import job_outcome_record
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +83,16 @@ def upload_discard(*, upload: Upload) -> bool:
             return False
         deleted = Upload.objects.filter(pk=upload.pk).delete()[0]
     if deleted and key:
-        default_storage.delete(key)
+        _upload_files_delete(key)
     return bool(deleted)
+
+
+def _upload_files_delete(key: str) -> None:
+    """A stored photo and everything the GPU tier derived from it (its perception cache)."""
+    default_storage.delete(key)
+    for derived in list(_stored_files(default_storage, photo_cache_prefix(key).rstrip("/"))):
+        default_storage.delete(derived)
+    _empty_directories_remove(photo_cache_prefix(key))
 
 
 def _studio_photo_uses(upload: Upload) -> bool:
@@ -241,6 +252,7 @@ def job_cancel(*, job: GenerationJob) -> bool:
     )
     if updated:
         job_event_publish(job_id=job.pk)
+        transaction.on_commit(lambda: job_outcome_record(kind=job.kind, status="cancelled"))
         # The attempt now, not the caller's copy: a resume may have started another one meanwhile.
         attempt = GenerationJob.objects.filter(pk=job.pk).values_list("attempts", flat=True).first() or job.attempts
         try:
@@ -279,7 +291,7 @@ def job_delete(*, job: GenerationJob) -> None:
         default_storage.delete(key)
     _empty_directories_remove(job.output_prefix)
     if orphan:
-        default_storage.delete(upload.image.name)
+        _upload_files_delete(upload.image.name)
 
 
 def style_lora_accept(*, style: Style, sha256: str, by=None) -> GenerationJob | None:
@@ -352,7 +364,7 @@ def upload_delete(*, upload: Upload) -> None:
         job_delete(job=job)
     key = upload.image.name
     if Upload.objects.filter(pk=upload.pk).delete()[0] and key:
-        default_storage.delete(key)
+        _upload_files_delete(key)
 
 
 class ShowcaseJobRefused(Exception):
@@ -431,6 +443,7 @@ def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
         )
         if updated:
             job_event_publish(job_id=job_id)
+            _job_outcome_count(job_id=job_id, status="succeeded")
         return bool(updated)
     assert result.error is not None
     if result.error.code == ErrorCode.CANCELLED:
@@ -439,6 +452,7 @@ def job_finalize(*, job_id: uuid.UUID, result: JobResult) -> bool:
         )
         if updated:
             job_event_publish(job_id=job_id)
+            _job_outcome_count(job_id=job_id, status="cancelled")
         return bool(updated)
     return job_fail(job_id=job_id, code=result.error.code, message=result.error.message, result=result)
 
@@ -480,9 +494,10 @@ def _job_files_delete(*, job: GenerationJob) -> None:
 def _empty_directories_remove(prefix: str) -> None:
     """A local media directory keeps no empty folders named after deleted jobs (object storage has
     no folders)."""
-    if not hasattr(default_storage, "path"):
+    try:
+        root = Path(default_storage.path(prefix.rstrip("/")))
+    except NotImplementedError:  # every backend has path(); object storage's raises
         return
-    root = Path(default_storage.path(prefix.rstrip("/")))
     if not root.is_dir():
         return
     deepest_first = sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
@@ -693,6 +708,14 @@ def orphaned_files_sweep(*, now: datetime | None = None) -> int:
         if len(parts) >= 4 and parts[2] not in job_ids and _old_enough(default_storage, key, now):
             default_storage.delete(key)
             removed += 1
+    # What the GPU tier derived from a photo goes with the photo (and a cache from before caches
+    # were kept per photo, not under a photo's prefix, is nobody's any more).
+    known_prefixes = {photo_cache_prefix(key) for key in known_uploads if key}
+    for key in _stored_files(default_storage, PHOTO_CACHE_ROOT):
+        owner_prefix = "/".join(key.split("/")[:3]) + "/"  # cache/perception/<photo hash>/
+        if owner_prefix not in known_prefixes and _old_enough(default_storage, key, now):
+            default_storage.delete(key)
+            removed += 1
     return removed
 
 
@@ -726,10 +749,19 @@ def job_fail(*, job_id: uuid.UUID, code: str, message: str, result: JobResult | 
     )
     if updated:
         job_event_publish(job_id=job_id)
-        job = GenerationJob.objects.filter(pk=job_id).only("id", "owner_id").first()
+        job = GenerationJob.objects.filter(pk=job_id).only("id", "owner_id", "kind").first()
         if job is not None:
+            transaction.on_commit(lambda: job_outcome_record(kind=job.kind, status="failed", error_code=code))
             transaction.on_commit(lambda: _job_files_delete(job=job))
     return bool(updated)
+
+
+def _job_outcome_count(*, job_id: uuid.UUID, status: str) -> None:
+    """Prometheus's jobs-finished counter (ontop/metrics.py), once per job that changed state, and
+    only once the change is committed (a finalize that rolls back counts nothing)."""
+    kind = GenerationJob.objects.filter(pk=job_id).values_list("kind", flat=True).first()
+    if kind is not None:
+        transaction.on_commit(lambda: job_outcome_record(kind=kind, status=status))
 
 
 _OPEN_STATUSES = (GenerationJob.Status.QUEUED, GenerationJob.Status.RUNNING)

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from generation import services
+from ontop.log_context import job_log_context
+
+logger = logging.getLogger(__name__)
 
 
 def finalize_gpu_job(job_id: str, attempt: int = 1) -> str:
     """Record the GPU job's outcome in PostgreSQL (idempotent; retried by RQ if the database is down)."""
-    result, changed = services.job_finalize_from_queue(job_id=uuid.UUID(job_id), attempt=attempt)
-    return f"{result.status.value}{'' if changed else ' (already final)'}"
+    with job_log_context(job_id):  # every line about this job carries its id (ontop/log_context.py)
+        result, changed = services.job_finalize_from_queue(job_id=uuid.UUID(job_id), attempt=attempt)
+        outcome = f"{result.status.value}{'' if changed else ' (already final)'}"
+        logger.info("finalized attempt %d: %s", attempt, outcome)
+    return outcome
 
 
 def gpu_job_started(job_id: str) -> bool:
     """The GPU tier picked the job up (it enqueues this by name)."""
-    return services.job_mark_running(job_id=uuid.UUID(job_id))
+    with job_log_context(job_id):
+        return services.job_mark_running(job_id=uuid.UUID(job_id))
 
 
 def gpu_worker_lost(worker_name: str) -> int:

@@ -15,6 +15,7 @@ import socket
 import sys
 
 from gpu_worker.config import WorkerConfigError
+from gpu_worker.logs import configure_logging, route_library_logs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--gpus", default=None, help="supervise one worker per GPU: 'all' or a list like 0,1")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s gpu_worker %(name)s: %(message)s")
+    try:
+        # Lines about a job carry its id (ONTOP_LOG_FORMAT=plain|json; gpu_worker/logs.py).
+        configure_logging(logging.INFO)
+    except WorkerConfigError as exc:
+        print(f"gpu_worker configuration error: {exc}", file=sys.stderr)
+        return 2
 
     if args.gpus:
         from gpu_worker.supervisor import supervise, visible_gpus
@@ -59,12 +65,20 @@ def main(argv: list[str] | None = None) -> int:
     from rq import Queue
     from rq.serializers import JSONSerializer
 
+    from gpu_worker import deferred_writes
+    from gpu_worker import metrics as gpu_metrics
     from gpu_worker.registry import ModelSourceError
     from gpu_worker.resilience import ResilientGpuWorker
 
+    try:
+        gpu_metrics.serve()  # ONTOP_GPU_METRICS_PORT; before the models load, so a taken port fails fast
+    except WorkerConfigError as exc:
+        print(f"gpu_worker configuration error: {exc}", file=sys.stderr)
+        return 2
+    route_library_logs()  # before models load: their libraries' lines then carry the job id too
     if not args.no_warm_up:
         try:
-            state.models.warm_up(roles)
+            gpu_metrics.models_warm_up(state.models, roles)  # state.models.warm_up, timed per model
         except ModelSourceError as exc:
             print(f"gpu_worker model error: {exc}", file=sys.stderr)
             return 2
@@ -74,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     # Survives Redis outages (waits and reconnects) and heartbeats while a job runs.
     worker = ResilientGpuWorker(queues, connection=connection, serializer=JSONSerializer, name=name)
     worker.max_rss_bytes = config.max_rss_mb * 1024 * 1024
+    # Recycles are counted per stable slot (machine + GPU/role), not per RQ name: every start gets a
+    # new name, so a per-name count would go to 1 once and never grow.
+    label = args.name_suffix or (args.name.rsplit("-", 1)[-1] if args.name else "worker")
+    worker.slot = f"{socket.gethostname()}-{label}"
+    gpu_metrics.worker_started(
+        worker=name, device=str(state.models.device), preset=config.model_preset, rss_limit_bytes=worker.max_rss_bytes
+    )
     logging.getLogger("gpu_worker").info(
         "serving %s from %s on %s with the %s preset (models: %s)",
         ",".join(served),
@@ -83,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         ",".join(sorted(state.models.loaded())) or "none yet",
     )
     worker.work(burst=args.burst, max_jobs=config.max_jobs or None, with_scheduler=False)
+    # Stopping or recycling: the lossless copies of the last jobs are written before the exit.
+    deferred_writes.flush(timeout=120)
     return 0
 
 

@@ -9,8 +9,10 @@ traceback; the Django-side finalize then reports it as `internal`.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from gpu_worker import metrics as gpu_metrics
 from gpu_worker.contract import (
     CANCEL_KEY_PREFIX,
     ContractError,
@@ -22,6 +24,7 @@ from gpu_worker.contract import (
     encode,
 )
 from gpu_worker.errors import WorkflowError
+from gpu_worker.logs import job_log_context
 from gpu_worker.progress import ProgressReporter
 from gpu_worker.runtime import Runtime, runtime
 from gpu_worker.storage import StorageKeyError, StorageMissing
@@ -47,9 +50,11 @@ def run_job(spec_data: dict[str, Any]) -> dict[str, Any]:
         return rq_job is not None and bool(rq_job.connection.exists(*cancel_keys))
 
     progress = ProgressReporter(rq_job, cancel_requested=cancel_requested)
-    if rq_job is not None and spec.on_start is not None:
-        _announce_start(rq_job, spec.on_start, spec.job_id)
-    return execute(spec, progress).to_dict()
+    with job_log_context(spec.job_id):
+        if rq_job is not None and spec.on_start is not None:
+            _announce_start(rq_job, spec.on_start, spec.job_id)
+        # Timed and counted for this worker's /metrics (gpu_worker/metrics.py).
+        return gpu_metrics.run_observed(spec.kind, progress, lambda: execute(spec, progress)).to_dict()
 
 
 def _announce_start(rq_job, task: TaskRef, job_id: str) -> None:
@@ -59,13 +64,30 @@ def _announce_start(rq_job, task: TaskRef, job_id: str) -> None:
 
     try:
         Queue(task.queue, connection=rq_job.connection, serializer=JSONSerializer).enqueue(
-            task.function, job_id, job_timeout=60, result_ttl=60, description=f"started {job_id}"
+            task.function,
+            job_id,
+            # An id that names the job (and attempt), so RQ's lines about it carry the job id in the logs.
+            job_id=f"started-{rq_job.id}",
+            job_timeout=60,
+            result_ttl=60,
+            description=f"started {job_id}",
         )
     except Exception:
         logger.exception("could not announce the start of job %s", job_id)
 
 
 def execute(spec: JobSpec, progress: ProgressReporter, state: Runtime | None = None) -> JobResult:
+    # Every line logged while the job runs carries its id (gpu_worker/logs.py).
+    with job_log_context(spec.job_id):
+        started = time.monotonic()
+        logger.info("%s job started", spec.kind)
+        result = _execute(spec, progress, state)
+        failed = f" ({result.error.code})" if result.error is not None else ""
+        logger.info("%s job %s%s in %.1f s", spec.kind, result.status.value, failed, time.monotonic() - started)
+        return result
+
+
+def _execute(spec: JobSpec, progress: ProgressReporter, state: Runtime | None) -> JobResult:
     state = state or runtime()
     registered = served_workflows(state.config.workflows).get(spec.kind)
     if registered is None:

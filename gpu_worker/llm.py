@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 
+from gpu_worker import metrics as gpu_metrics
 from gpu_worker.config import OpenAISettings
 
 
@@ -36,6 +37,31 @@ def structured_answer(
 ) -> Any:
     """The model's JSON answer (not yet validated against the schema: the caller does that)."""
     try:
+        answer = _answer(settings, messages, schema_name, schema, temperature, error, refusal_reason)
+    except error as exc:
+        # Counted per purpose for /metrics: every failure here is a fallback in the caller.
+        gpu_metrics.openai_call_record(schema_name, getattr(exc, "metrics_outcome", "request_failed"))
+        raise
+    gpu_metrics.openai_call_record(schema_name, "ok")
+    return answer
+
+
+def _failure(error: type[Exception], message: str, outcome: str) -> Exception:
+    failure = error(message)
+    failure.metrics_outcome = outcome  # which of gpu_worker.metrics.OPENAI_FAILURES
+    return failure
+
+
+def _answer(
+    settings: OpenAISettings,
+    messages: list[dict[str, Any]],
+    schema_name: str,
+    schema: dict[str, Any],
+    temperature: float,
+    error: type[Exception],
+    refusal_reason: str,
+) -> Any:
+    try:
         response = openai_client(settings).chat.completions.create(
             model=settings.openai_model,
             temperature=temperature,
@@ -46,17 +72,17 @@ def structured_answer(
             },
         )
     except openai.APIStatusError as exc:
-        raise error(f"OpenAI answered HTTP {exc.status_code}") from exc
+        raise _failure(error, f"OpenAI answered HTTP {exc.status_code}", "http_error") from exc
     except openai.APITimeoutError as exc:
-        raise error("OpenAI did not answer in time") from exc
+        raise _failure(error, "OpenAI did not answer in time", "timeout") from exc
     except openai.APIError as exc:
-        raise error(f"OpenAI request failed: {type(exc).__name__}") from exc
+        raise _failure(error, f"OpenAI request failed: {type(exc).__name__}", "request_failed") from exc
     if not response.choices:
-        raise error("OpenAI returned no choices")
+        raise _failure(error, "OpenAI returned no choices", "no_choices")
     message = response.choices[0].message
     if getattr(message, "refusal", None):
-        raise error(refusal_reason)
+        raise _failure(error, refusal_reason, "refused")
     try:
         return json.loads(message.content or "")
     except json.JSONDecodeError as exc:
-        raise error("the model's answer is not JSON") from exc
+        raise _failure(error, "the model's answer is not JSON", "not_json") from exc

@@ -11,6 +11,8 @@ import resource
 
 from rq import SimpleWorker
 
+from gpu_worker import metrics as gpu_metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,11 +26,14 @@ def current_rss_bytes() -> int:
 
 class RecyclingWorker(SimpleWorker):
     max_rss_bytes = 0
+    slot = ""  # what recycles are counted by: "<host>-<gpu or role>", the same across restarts
 
     def execute_job(self, job, queue):
         super().execute_job(job, queue)
         rss = current_rss_bytes()
+        gpu_metrics.rss_observed(rss)
         if self.max_rss_bytes and rss > self.max_rss_bytes:
+            gpu_metrics.recycle_record(self.connection, self.slot or self.name)
             logger.warning(
                 "memory at %.0f MB (limit %.0f MB): recycling this worker", rss / 2**20, self.max_rss_bytes / 2**20
             )

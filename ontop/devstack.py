@@ -569,7 +569,7 @@ def run_stack(host: str, port: int) -> int:
             for server in urls.started:
                 supervisor.watch(EmbeddedServer(server))
             try:
-                return _serve(supervisor, stack_environment(urls, var_dir), host, port)
+                return _serve(supervisor, _metrics_environment(stack_environment(urls, var_dir), var_dir), host, port)
             except _Interrupted:
                 print("\n[ontop] stopping...")
                 return 0
@@ -586,6 +586,37 @@ def run_stack(host: str, port: int) -> int:
     except (DevStackError, subprocess.CalledProcessError) as exc:
         print(f"[ontop] {exc}", file=sys.stderr)
         return 1
+
+
+DEV_GPU_METRICS_PORT = 9101
+
+
+def _metrics_environment(env: dict[str, str], var_dir: Path) -> dict[str, str]:
+    """Prometheus metrics for `run` (ontop/metrics.py, gpu_worker/metrics.py).
+
+    The Django processes (web workers, the RQ worker, periodic) count into one multi-process
+    directory, emptied here because counts of processes from an earlier run must not add up with
+    this one's; the web's /metrics serves the sum. The GPU workers serve their own /metrics:
+    the picture worker on ONTOP_GPU_METRICS_PORT (9101 for the developer's var/, off for other
+    var dirs such as the tests' stacks unless set), the trainer on the next port.
+    """
+    metrics_dir = var_dir / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    if "ONTOP_GPU_METRICS_PORT" not in os.environ:
+        default = DEV_GPU_METRICS_PORT if var_dir == DEFAULT_VAR_DIR.resolve() else 0
+        if default and (_port_open(default) or _port_open(default + 1)):
+            print(f"[ontop] port {default} or {default + 1} is taken: GPU worker metrics are off", flush=True)
+            default = 0
+        env["ONTOP_GPU_METRICS_PORT"] = str(default)
+    return env
+
+
+def _trainer_metrics_port(env: dict[str, str]) -> dict[str, str]:
+    raw = env.get("ONTOP_GPU_METRICS_PORT", "").strip()
+    port = int(raw) if raw.isdigit() else 0  # a bad value: the GPU worker says so, loudly
+    return {"ONTOP_GPU_METRICS_PORT": str(port + 1)} if port else {}
 
 
 def _serve(supervisor: Supervisor, env: dict[str, str], host: str, port: int) -> int:
@@ -616,7 +647,7 @@ def _serve(supervisor: Supervisor, env: dict[str, str], host: str, port: int) ->
             ChildProcess(
                 "gpu-trainer",
                 gpu,
-                {**env, "ONTOP_GPU_WORKFLOWS": training_kinds},
+                {**env, "ONTOP_GPU_WORKFLOWS": training_kinds, **_trainer_metrics_port(env)},
                 rq_name_label="gpu-trainer",
                 on_crash=report,
             )

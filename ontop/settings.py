@@ -8,6 +8,8 @@ SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL and REDIS_URL are set, and turns on ever
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -57,6 +59,9 @@ try:
     S3_BUCKET = env_str("S3_BUCKET", "")
     S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
     S3_REGION = env_str("S3_REGION", "")
+    # How long a picture's signed S3 URL works: the views check the owner before they hand one out,
+    # so it only has to outlive the page load (SigV4 allows at most 7 days).
+    S3_URL_EXPIRY_SECONDS = env_int("ONTOP_S3_URL_EXPIRY_SECONDS", 600, minimum=1, maximum=7 * 24 * 3600)
     # Content-Security-Policy (README "Production"): image hosts beyond our own, Naver's and the S3
     # bucket's, e.g. a CDN for curated product pictures: "https://img.example.com,https://*.cdn.example".
     CSP_EXTRA_IMG_SRC = env_list("ONTOP_CSP_IMG_SRC", [])
@@ -161,6 +166,27 @@ try:
         if PRODUCTION or env_str("EMAIL_HOST", "")
         else "django.core.mail.backends.console.EmailBackend"
     )
+    # /metrics (ontop/metrics.py): served to these addresses (CIDRs or single addresses) or to a
+    # request with "Authorization: Bearer <ONTOP_METRICS_TOKEN>". Behind a reverse proxy REMOTE_ADDR
+    # is the proxy's: keep /metrics off the proxy and let Prometheus scrape the web process directly
+    # (a request carrying a proxy's headers needs the token: ontop/metrics.py).
+    METRICS_TOKEN = env_str("ONTOP_METRICS_TOKEN", "")
+    if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+        raise ConfigError("ONTOP_METRICS_TOKEN must be at least 16 characters (or unset).")
+    try:
+        METRICS_ALLOWED_NETWORKS = tuple(
+            ipaddress.ip_network(item, strict=False)
+            for item in env_list("ONTOP_METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+        )
+    except ValueError as exc:
+        raise ConfigError(f"ONTOP_METRICS_ALLOWED_IPS: {exc}") from None
+    # prometheus_client reads it itself (multiprocess mode); a missing folder would be a traceback
+    # at the first counted request, not a message.
+    _metrics_dir = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+    if _metrics_dir and not (Path(_metrics_dir).is_dir() and os.access(_metrics_dir, os.W_OK | os.X_OK)):
+        raise ConfigError(
+            f"PROMETHEUS_MULTIPROC_DIR={_metrics_dir!r} must be an existing folder this process can write to."
+        )
 except ConfigError as exc:  # Django reports ImproperlyConfigured; manage.py/wsgi print it plainly.
     raise ImproperlyConfigured(str(exc)) from None
 
@@ -188,6 +214,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: django-prometheus times every request and counts it per view (ontop/metrics.py).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before WhiteNoise, so static files (our SVGs too) carry the policy as well.
     "csp.middleware.CSPMiddleware",
@@ -202,6 +230,7 @@ MIDDLEWARE = [
     "ontop.middleware.ServiceBusyMiddleware",
     # After CSPMiddleware, so it answers first: the one third-party page that needs an exception.
     "ontop.middleware.RqDashboardScriptsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "ontop.urls"
@@ -274,7 +303,11 @@ if S3_BUCKET:
             "region_name": S3_REGION or None,
             "default_acl": None,
             "querystring_auth": True,
-            "querystring_expire": 600,
+            "querystring_expire": S3_URL_EXPIRY_SECONDS,
+            # botocore still presigns with the legacy SigV2 in us-east-1; newer regions accept only SigV4.
+            "signature_version": "s3v4",
+            # A server of our own is reached by address and has no per-bucket host names.
+            "addressing_style": "path" if S3_ENDPOINT_URL else None,
             "file_overwrite": False,
         },
     }
@@ -416,10 +449,24 @@ if PRODUCTION:
 if _BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Lines about a job carry its id (ontop/log_context.py): `job=<id>` appended in plain text (for
+# people), or one JSON object per line for a log shipper (ONTOP_LOG_FORMAT=json).
+LOG_FORMAT = env_str("ONTOP_LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"ONTOP_LOG_FORMAT must be plain or json; got {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"job_id": {"()": "ontop.log_context.JobIdFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "ontop.log_context.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        },
+        "json": {"()": "ontop.log_context.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["job_id"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

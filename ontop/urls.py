@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from ontop import health, views
+from ontop import health, metrics, views
 from ontop.accounts import api as accounts_api
 from ontop.events import views as events_views
 from shop import api as shop_api
@@ -48,6 +48,8 @@ urlpatterns = [
     path("api/", include((api_patterns, "api"))),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz/", health.healthz, name="healthz"),
+    # Prometheus scrapes it; only allowed addresses or the metrics token (ontop/metrics.py).
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/django-rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
 ]

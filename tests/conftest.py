@@ -14,6 +14,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from tests.photos import make_desk_photo
+from tests.s3_server import s3_server  # noqa: F401  (the session's S3 server fixture)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

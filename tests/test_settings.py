@@ -38,6 +38,11 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
             "ONTOP_TRUSTED_PROXY_COUNT must be at least 1",
         ),
         ({"ONTOP_DEV_PG_PORT": "70000"}, "ONTOP_DEV_PG_PORT must be at most 65535"),
+        (
+            {"PROMETHEUS_MULTIPROC_DIR": "/nonexistent/ontop-metrics"},
+            "PROMETHEUS_MULTIPROC_DIR='/nonexistent/ontop-metrics' must be an existing folder",
+        ),
+        ({"ONTOP_METRICS_TOKEN": "short"}, "ONTOP_METRICS_TOKEN must be at least 16 characters"),
     ],
 )
 def test_bad_configuration_is_one_clear_line(env, names):

@@ -20,6 +20,7 @@ from django.core.cache import cache as django_cache
 from django.db.models import F
 from django.utils import timezone
 
+from ontop.metrics import naver_search_record
 from shop.models import NaverApiUsage
 from shop.naver.client import NaverError, NaverItem, NaverShoppingClient
 
@@ -106,13 +107,16 @@ def search_shopping(query: str, *, display: int = 40, sort: str = "sim") -> Sear
     key = _cache_key(query, display, sort)
     entry = _cache_get(key)
     if entry and time.time() - entry["at"] < settings.NAVER_CACHE_SECONDS:
+        naver_search_record(source="cache")
         return SearchOutcome(items=_items(entry), source="cache")
     stale = SearchOutcome(items=_items(entry), source="stale-cache") if entry else SearchOutcome()
     if not naver_configured():
         stale.error = "naver not configured"
+        naver_search_record(source=stale.source, fallback="not_configured")
         return stale
     if not budget_take():
         stale.error = "daily Naver budget spent"
+        naver_search_record(source=stale.source, fallback="budget_spent")
         return stale
     try:
         result = client().search(query, display=display, sort=sort)
@@ -120,6 +124,8 @@ def search_shopping(query: str, *, display: int = 40, sort: str = "sim") -> Sear
         logger.warning("Naver search failed for %r: %s", query, exc)
         _record_failure()
         stale.error = str(exc)
+        naver_search_record(source=stale.source, fallback="error", call_outcome=type(exc).__name__)
         return stale
     _cache_set(key, result.items)
+    naver_search_record(source="naver", call_outcome="ok")
     return SearchOutcome(items=result.items, source="naver")
