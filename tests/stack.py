@@ -70,3 +70,13 @@ class Stack:
             return self.process.wait(90)
         finally:
             self.log_handle.close()
+
+
+def wait_until(condition, timeout: float, what: str, every: float = 0.2):
+    """`condition()`'s first truthy value, polled every `every` seconds; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -32,6 +31,7 @@ from ontop.devstack import free_port
 from tests.conftest import BASE_DIR, preview_job_create, run_django_worker_burst
 from tests.fake_openai import FakeOpenAI, completion, error, settings_for
 from tests.photos import make_desk_photo
+from tests.stack import wait_until as _wait
 
 # The workflows of the `gpu` queue (a worker must serve all of a queue); --no-warm-up loads none.
 GPU_QUEUE_WORKFLOWS = "desk_makeover,lora_check,preview,subject_photo_check"
@@ -85,15 +85,6 @@ def _http_get(url: str, headers: dict | None = None) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
-
-
-def _wait(condition, timeout: float, what: str, every: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def test_the_dashboard_names_the_metrics_of_every_part():

@@ -24,6 +24,7 @@ from ontop.devstack import free_port
 from tests.conftest import BASE_DIR
 from tests.photos import make_desk_photo
 from tests.stack import Stack
+from tests.stack import wait_until as _wait
 
 pytestmark = pytest.mark.slow
 
@@ -47,15 +48,6 @@ def _spawn(command: list[str], env: dict[str, str]) -> subprocess.Popen:
 def _tail(child: subprocess.Popen) -> str:
     child.log.seek(0)
     return child.log.read()[-3000:]
-
-
-def _wait(condition, timeout: float, what: str, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @pytest.fixture
